@@ -1,0 +1,104 @@
+# One entry point for people and CI. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(CURDIR)
+BUILD := $(ROOT)/.build
+VENV := $(ROOT)/.venv
+# Debian 12's own Python (3.11): the one a fresh machine has.
+PYTHON ?= /usr/bin/python3
+RELEASES := $(BUILD)/releases
+COLLECTIONS := $(BUILD)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/beamops/deploy
+SANITY_TREE := $(BUILD)/sanity/ansible_collections/beamops/deploy
+SCENARIO ?=
+SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard extensions/molecule/*/molecule.yml)))
+
+export PATH := $(VENV)/bin:$(PATH)
+export CONTAINERS_CONF := $(ROOT)/lab/containers.conf
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export BEAMOPS_BUILD_DIR := $(BUILD)
+export BEAMOPS_RELEASES_DIR := $(RELEASES)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup apt venv images releases collection unit sanity lint molecule test \
+        lab-up lab-down demo build clean
+
+help:
+	@echo "make setup     apt packages, venv, container images, sample releases (idempotent)"
+	@echo "make demo      bring the lab up, deploy, run live load, print the report"
+	@echo "make test      unit + sanity + lint + molecule (what CI runs)"
+	@echo "make unit | sanity | lint | molecule [SCENARIO=name] | lab-up | lab-down | build | clean"
+
+setup: apt venv images releases collection
+
+apt:
+	@scripts/apt-deps.sh
+
+# The venv is rebuilt only when the pinned requirements change.
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements-dev.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+images:
+	@lab/build-images.sh
+
+releases:
+	@samples/build.sh $(RELEASES)
+
+# Ansible finds the collection under its FQCN through this link to the work tree.
+collection: $(COLLECTION_LINK)
+$(COLLECTION_LINK):
+	@mkdir -p $(dir $@)
+	@ln -sfn $(ROOT) $@
+
+unit: venv
+	$(VENV)/bin/pytest -q tests/unit
+
+# ansible-test wants the collection at ansible_collections/<ns>/<name> and a pip bootstrap script
+# it would download: give it a copy of the collection's files (the shipped content and tests/;
+# the lab, samples and scripts are dev-only and checked by `make lint`) and an offline get-pip.
+SANITY_EXCLUDE := ':!lab' ':!samples' ':!scripts' ':!extensions' ':!.ci'
+sanity: venv
+	@mkdir -p $(HOME)/.ansible/test/cache
+	@cp scripts/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
+	@rm -rf $(SANITY_TREE) && mkdir -p $(SANITY_TREE)
+	@git ls-files -co --exclude-standard -z -- . $(SANITY_EXCLUDE) | xargs -0 tar -c --no-recursion | tar -x -C $(SANITY_TREE)
+	cd $(SANITY_TREE) && git init -q && git add -A && \
+	  ansible-test sanity --venv --python 3.11 --color no
+
+lint: venv collection
+	ruff check .
+	ruff format --check .
+	yamllint -s .
+	ansible-lint
+
+molecule: setup
+ifeq ($(SCENARIO),)
+	@for s in $(SCENARIOS); do echo "== molecule scenario $$s"; molecule test -s $$s || exit 1; done
+else
+	molecule test -s $(SCENARIO)
+endif
+
+test: setup unit sanity lint molecule
+
+lab-up: setup
+	molecule create -s lab
+	molecule converge -s lab
+	@echo "lab up: HAProxy on http://127.0.0.1:18080, admin socket 127.0.0.1:19999; inventory lab/inventory.yml"
+
+lab-down: venv
+	molecule destroy -s lab
+
+demo: setup
+	@scripts/demo.sh
+
+build: venv
+	@mkdir -p $(BUILD)/dist
+	ansible-galaxy collection build --force --output-path $(BUILD)/dist
+
+clean: lab-down
+	rm -rf $(BUILD)/sanity $(BUILD)/dist $(BUILD)/samples-work

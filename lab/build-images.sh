@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the lab's container images offline, only those missing: no registry is reachable, so the
+# base image is a debootstrap of Debian 12 imported into podman, and the others build FROM it.
+# Usage: lab/build-images.sh [--force]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
+build=${BEAMOPS_BUILD_DIR:-$here/../.build}
+base=localhost/beamops-base:bookworm
+haproxy=localhost/beamops-haproxy:bookworm
+force=${1:-}
+
+if [ "$force" = "--force" ]; then
+  podman rmi -f "$haproxy" "$base" >/dev/null 2>&1 || true
+fi
+
+if podman image exists "$base"; then
+  echo "image $base: present"
+else
+  echo "image $base: debootstrap of bookworm (about a minute)"
+  rootfs=$(mktemp -d "$build/rootfs.XXXXXX")
+  trap 'rm -rf "$rootfs"' EXIT
+  # python3 for Ansible modules; erlang-base for epmd and release_handler on the targets;
+  # iproute2/procps/curl for people looking around inside the lab.
+  debootstrap --variant=minbase --include=python3,erlang-base,iproute2,procps,curl \
+    bookworm "$rootfs" >"$build/debootstrap.log" 2>&1 \
+    || { tail -20 "$build/debootstrap.log" >&2; exit 1; }
+  tar -C "$rootfs" -c . | podman import --change 'CMD ["sleep","infinity"]' - "$base" >/dev/null
+  rm -rf "$rootfs"
+  trap - EXIT
+fi
+
+if podman image exists "$haproxy"; then
+  echo "image $haproxy: present"
+else
+  echo "image $haproxy: building"
+  podman build --pull=never -q -t "$haproxy" -f "$here/images/haproxy.Containerfile" "$here/images" >/dev/null
+fi

@@ -1,0 +1,100 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Helpers the lab's tests and the demo share: load runs, HAProxy's admin socket, node commands.
+
+Standard library only. Everything talks to the lab as published on loopback by `make lab-up`
+(HAProxy HTTP on 127.0.0.1:18080, its TCP admin socket on 127.0.0.1:19999), and to the
+containers through podman.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LAB_DIR = Path(__file__).resolve().parent
+LB_URL = os.environ.get("BEAMOPS_LAB_URL", "http://127.0.0.1:18080")
+ADMIN_ADDR = ("127.0.0.1", int(os.environ.get("BEAMOPS_LAB_ADMIN_PORT", "19999")))
+NODES = ("beamops-node1", "beamops-node2", "beamops-node3")
+APP = "beamops_sample"
+APP_ROOT = "/opt/beamops_sample"
+
+
+def loadgen_command(duration: float, *extra: str) -> list[str]:
+    return [sys.executable, str(LAB_DIR / "loadgen.py"), "--url", LB_URL, "--duration", str(duration), *extra]
+
+
+def run_load(duration: float, *extra: str) -> dict:
+    """Run the load generator in the foreground and return its JSON summary."""
+    out = subprocess.run(
+        loadgen_command(duration, *extra), check=True, capture_output=True, text=True, timeout=duration + 60
+    )
+    return json.loads(out.stdout)
+
+
+class BackgroundLoad:
+    """The load generator running while something else happens; stop() returns the summary."""
+
+    def __init__(self, duration: float, *extra: str) -> None:
+        self.duration = duration
+        self.proc = subprocess.Popen(
+            loadgen_command(duration, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def stop(self, early: bool = True) -> dict:
+        if early and self.proc.poll() is None:
+            self.proc.terminate()
+        out, err = self.proc.communicate(timeout=self.duration + 60)
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"loadgen exited {self.proc.returncode}: {err}")
+        return json.loads(out)
+
+
+def haproxy_command(command: str, addr: tuple[str, int] = ADMIN_ADDR, timeout: float = 5.0) -> str:
+    """Send one command to HAProxy's TCP admin socket and return its answer."""
+    with socket.create_connection(addr, timeout=timeout) as sock:
+        sock.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def backend_servers(backend: str = "beam_nodes") -> dict[str, dict[str, str]]:
+    """`show stat` rows of a backend's servers, by server name."""
+    text = haproxy_command(f"show stat {backend} 4 -1").lstrip("# ")
+    rows = csv.DictReader(io.StringIO(text))
+    return {row["svname"]: row for row in rows if row.get("svname") not in (None, "", "BACKEND")}
+
+
+def wait_servers_up(names: tuple[str, ...] = NODES, timeout: float = 30.0) -> dict:
+    """Wait until HAProxy reports every named server UP; return the last rows."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = backend_servers()
+        if all(rows.get(n, {}).get("status") == "UP" for n in names):
+            return rows
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"servers not UP after {timeout}s: { {n: rows.get(n, {}).get('status') for n in names} }"
+            )
+        time.sleep(0.25)
+
+
+def podman_exec(container: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command inside a lab container."""
+    return subprocess.run(
+        ["podman", "exec", container, *argv], check=check, capture_output=True, text=True, timeout=120
+    )
+
+
+def node_script(container: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """The release's own start script on a node: ping, stop, daemon, versions, eval ..."""
+    return podman_exec(container, f"{APP_ROOT}/current/bin/{APP}", *args, check=check)
