@@ -4,7 +4,8 @@
 
 Standard library only. Everything talks to the lab as published on loopback by `make lab-up`
 (HAProxy HTTP on 127.0.0.1:18080, its TCP admin socket on 127.0.0.1:19999), and to the
-containers through podman.
+containers through podman. BEAMOPS_LAB, BEAMOPS_LAB_HTTP_PORT and BEAMOPS_LAB_ADMIN_PORT select
+another lab, as in extensions/molecule/config.yml.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import time
 from pathlib import Path
 
 LAB_DIR = Path(__file__).resolve().parent
-LB_URL = os.environ.get("BEAMOPS_LAB_URL", "http://127.0.0.1:18080")
+PREFIX = os.environ.get("BEAMOPS_LAB", "beamops")
+LB_URL = f"http://127.0.0.1:{os.environ.get('BEAMOPS_LAB_HTTP_PORT', '18080')}"
 ADMIN_ADDR = ("127.0.0.1", int(os.environ.get("BEAMOPS_LAB_ADMIN_PORT", "19999")))
-NODES = ("beamops-node1", "beamops-node2", "beamops-node3")
+NODES = tuple(f"{PREFIX}-node{i}" for i in (1, 2, 3))
+LB = f"{PREFIX}-lb"
 APP = "beamops_sample"
 APP_ROOT = "/opt/beamops_sample"
 

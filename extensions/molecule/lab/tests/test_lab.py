@@ -45,7 +45,7 @@ def test_admin_sockets_unix_and_tcp():
     rows = labtools.backend_servers()
     assert {rows[n]["status"] for n in labtools.NODES} == {"UP"}
     unix = labtools.podman_exec(
-        "beamops-lb",
+        labtools.LB,
         "python3",
         "-c",
         "import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock');"
