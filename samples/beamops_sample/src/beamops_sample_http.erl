@@ -1,0 +1,145 @@
+%% Minimal HTTP/1.1 on gen_tcp: one process per connection, one request per
+%% connection (every response carries "connection: close").
+%%
+%% Hot upgrade: acceptors loop through ?MODULE:acceptor_loop/1, so after a
+%% load_module they run the new code within ?ACCEPT_TIMEOUT. The appups load
+%% this module with soft_purge/soft_purge, so a connection still sleeping in
+%% the old code (GET /slow) is left alone and finishes its response.
+-module(beamops_sample_http).
+
+-export([acceptor_loop/1, connection/0]).
+
+-define(ACCEPT_TIMEOUT, 500).
+-define(RECV_TIMEOUT, 10000).
+-define(MAX_SLOW_MS, 10000).
+
+acceptor_loop(LSock) ->
+    case gen_tcp:accept(LSock, ?ACCEPT_TIMEOUT) of
+        {ok, Sock} ->
+            %% Not linked: a connection outlives its acceptor. It is still
+            %% killed when the application stops (same group leader).
+            Pid = proc_lib:spawn(?MODULE, connection, []),
+            case gen_tcp:controlling_process(Sock, Pid) of
+                ok -> Pid ! {socket, Sock};
+                {error, _} -> exit(Pid, kill), gen_tcp:close(Sock)
+            end;
+        {error, timeout} ->
+            ok;
+        {error, closed} ->
+            exit(normal);
+        {error, Reason} ->
+            %% emfile and friends: back off a little instead of spinning.
+            logger:warning("accept failed: ~p", [Reason]),
+            timer:sleep(100)
+    end,
+    ?MODULE:acceptor_loop(LSock).
+
+connection() ->
+    receive
+        {socket, Sock} ->
+            try serve(Sock)
+            after gen_tcp:close(Sock)
+            end
+    after 5000 ->
+            exit(no_socket)
+    end.
+
+serve(Sock) ->
+    case gen_tcp:recv(Sock, 0, ?RECV_TIMEOUT) of
+        {ok, {http_request, Method, {abs_path, Uri}, _HttpVsn}} ->
+            case read_headers(Sock) of
+                ok ->
+                    {Status, Body} = route(Method, Uri),
+                    reply(Sock, Status, Body);
+                error ->
+                    ok
+            end;
+        {ok, {http_request, _Method, _OtherUri, _HttpVsn}} ->
+            reply(Sock, 400, #{error => <<"bad_request">>});
+        {ok, {http_error, _}} ->
+            reply(Sock, 400, #{error => <<"bad_request">>});
+        {error, _} ->
+            ok
+    end.
+
+read_headers(Sock) ->
+    case gen_tcp:recv(Sock, 0, ?RECV_TIMEOUT) of
+        {ok, {http_header, _, _, _, _}} -> read_headers(Sock);
+        {ok, http_eoh} -> ok;
+        {ok, {http_error, _}} -> read_headers(Sock);
+        {error, _} -> error
+    end.
+
+route('GET', Uri) ->
+    #{path := Path} = Parsed = uri_string:parse(Uri),
+    Query = case Parsed of
+                #{query := Q} -> uri_string:dissect_query(Q);
+                _ -> []
+            end,
+    handle_get(Path, Query);
+route(_Method, _Uri) ->
+    {405, (base())#{error => <<"method_not_allowed">>}}.
+
+handle_get(<<"/">>, _Q) ->
+    {200, base()};
+handle_get(<<"/counter">>, _Q) ->
+    {200, maps:merge(base(), beamops_sample_counter:incr())};
+handle_get(<<"/counter/value">>, _Q) ->
+    {200, maps:merge(base(), beamops_sample_counter:value())};
+handle_get(<<"/slow">>, Q) ->
+    Ms = slow_ms(Q),
+    timer:sleep(Ms),
+    {200, (base())#{slept_ms => Ms}};
+handle_get(<<"/health">>, _Q) ->
+    {Status, Body} = beamops_sample_health:check(),
+    {Status, maps:merge(base(), Body)};
+handle_get(<<"/pid">>, _Q) ->
+    {200, (base())#{pid => list_to_integer(os:getpid()),
+                    app_started_at => persistent_term:get(
+                                        {beamops_sample, started_at}, null)}};
+handle_get(Path, _Q) ->
+    {404, (base())#{error => <<"not_found">>, path => Path}}.
+
+slow_ms(Query) ->
+    Raw = case lists:keyfind(<<"ms">>, 1, Query) of
+              {_, V} when is_binary(V) -> V;
+              _ -> <<"1000">>
+          end,
+    Ms = try binary_to_integer(Raw) catch error:badarg -> 1000 end,
+    max(0, min(?MAX_SLOW_MS, Ms)).
+
+%% The version as the running code sees it now: it changes after
+%% release_handler has installed a new release.
+version() ->
+    case application:get_key(beamops_sample, vsn) of
+        {ok, Vsn} -> Vsn;
+        undefined -> "unknown"
+    end.
+
+node_name() ->
+    atom_to_list(node()).
+
+base() ->
+    #{version => list_to_binary(version()),
+      node => list_to_binary(node_name())}.
+
+reply(Sock, Status, Body) ->
+    Json = beamops_sample_json:encode(Body),
+    Head = ["HTTP/1.1 ", integer_to_list(Status), " ", reason(Status), "\r\n",
+            "content-type: application/json\r\n",
+            "content-length: ", integer_to_list(iolist_size(Json)), "\r\n",
+            "connection: close\r\n",
+            "x-beamops-version: ", version(), "\r\n",
+            "x-beamops-node: ", node_name(), "\r\n",
+            "\r\n"],
+    _ = inet:setopts(Sock, [{packet, raw}]),
+    _ = gen_tcp:send(Sock, [Head, Json]),
+    _ = gen_tcp:shutdown(Sock, write),
+    ok.
+
+reason(200) -> "OK";
+reason(400) -> "Bad Request";
+reason(404) -> "Not Found";
+reason(405) -> "Method Not Allowed";
+reason(500) -> "Internal Server Error";
+reason(_) -> "Unknown".
