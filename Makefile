@@ -55,7 +55,7 @@ $(COLLECTION_LINK):
 	@mkdir -p $(dir $@)
 	@ln -sfn $(ROOT) $@
 
-unit: venv
+unit: venv collection
 	$(VENV)/bin/pytest -q tests/unit
 
 # ansible-test wants the collection at ansible_collections/<ns>/<name> and a pip bootstrap script

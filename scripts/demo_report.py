@@ -39,8 +39,7 @@ def main() -> int:
 
     lat = load["latency_ms"]
     print(
-        f"\nrequests served: {load['ok']}, failed: {load['failed']} over {load['duration_s']} s "
-        f"({load['rps']} req/s)"
+        f"\nrequests served: {load['ok']}, failed: {load['failed']} over {load['duration_s']} s ({load['rps']} req/s)"
     )
     print(f"latency ms: p50 {lat['p50']}, p99 {lat['p99']}, max {lat['max']}")
     print(f"versions answered: {load['versions']}")

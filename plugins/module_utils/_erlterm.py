@@ -1,0 +1,234 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reads Erlang terms as written by io:format("~p") or found in relup/.rel/RELEASES files.
+
+Atoms become Atom (a str subclass), strings ("...") become str, lists become list, tuples
+tuple, maps dict, binaries bytes; pids, refs, ports and funs become Opaque. This is a reader for
+data the nodes print or the release tools write, not a full Erlang parser.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+class Atom(str):
+    """An Erlang atom (compares equal to its name)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Atom({str(self)!r})"
+
+
+class Opaque(str):
+    """A pid, port, reference or fun: kept as its printed text."""
+
+    __slots__ = ()
+
+
+class TermError(ValueError):
+    """The text is not a term this reader understands."""
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+|%[^\n]*)
+  | (?P<opaque>\#(?:Ref|Port|Fun)<[^>]*>|<\d+\.\d+\.\d+>)
+  | (?P<string>"(?:[^"\\]|\\.)*")
+  | (?P<qatom>'(?:[^'\\]|\\.)*')
+  | (?P<float>-?\d+\.\d+(?:[eE][-+]?\d+)?)
+  | (?P<int>-?\d+(?:\#[0-9a-zA-Z]+)?)
+  | (?P<char>\$(?:\\.|.))
+  | (?P<atom>[a-z][A-Za-z0-9_@]*)
+  | (?P<punct><<|>>|=>|\#\{|[{}\[\],|.])
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_ESCAPES = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "s": " ",
+    "e": "\x1b",
+    "0": "\0",
+    "\\": "\\",
+    '"': '"',
+    "'": "'",
+    "b": "\b",
+    "f": "\f",
+    "v": "\v",
+    "d": "\x7f",
+}
+
+
+def _unescape(body: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match:
+            raise TermError(f"unexpected text at offset {pos}: {text[pos : pos + 30]!r}")
+        pos = match.end()
+        kind = match.lastgroup
+        if kind != "ws":
+            out.append((kind, match.group()))
+    return out
+
+
+class _Reader:
+    def __init__(self, text: str) -> None:
+        self.toks = _tokens(text)
+        self.pos = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.toks[self.pos] if self.pos < len(self.toks) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        tok = self.peek()
+        if tok is None:
+            raise TermError("unexpected end of term")
+        if value is not None and tok[1] != value:
+            raise TermError(f"expected {value!r}, found {tok[1]!r}")
+        self.pos += 1
+        return tok
+
+    def seq(self, close: str) -> list:
+        items = []
+        if self.peek() and self.peek()[1] == close:
+            self.take(close)
+            return items
+        while True:
+            items.append(self.term())
+            sep = self.take()[1]
+            if sep == close:
+                return items
+            if sep == "|":  # improper list tail: keep it as the last element
+                items.append(self.term())
+                self.take(close)
+                return items
+            if sep != ",":
+                raise TermError(f"expected ',' or {close!r}, found {sep!r}")
+
+    def term(self):
+        kind, value = self.take()
+        if kind == "string":
+            text = _unescape(value[1:-1])
+            # Adjacent string literals concatenate ("ab" "cd"), as ~p may print long strings.
+            while self.peek() and self.peek()[0] == "string":
+                text += _unescape(self.take()[1][1:-1])
+            return text
+        if kind == "qatom":
+            return Atom(_unescape(value[1:-1]))
+        if kind == "atom":
+            return Atom(value)
+        if kind == "int":
+            base, _sep, digits = value.partition("#")
+            return int(digits, int(base)) if digits else int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "char":
+            return ord(_unescape(value[1:]))
+        if kind == "opaque":
+            return Opaque(value)
+        if value == "{":
+            return tuple(self.seq("}"))
+        if value == "[":
+            items = self.seq("]")
+            # A list of small integers that ~p did not print as a string stays a list.
+            return items
+        if value == "#{":
+            return self.map_body()
+        if value == "<<":
+            return self.binary()
+        raise TermError(f"unexpected {value!r}")
+
+    def map_body(self) -> dict:
+        result: dict = {}
+        if self.peek() and self.peek()[1] == "}":
+            self.take("}")
+            return result
+        while True:
+            key = self.term()
+            self.take("=>")
+            result[_hashable(key)] = self.term()
+            sep = self.take()[1]
+            if sep == "}":
+                return result
+            if sep != ",":
+                raise TermError(f"expected ',' or '}}' in a map, found {sep!r}")
+
+    def binary(self) -> bytes:
+        parts = []
+        if self.peek() and self.peek()[1] == ">>":
+            self.take(">>")
+            return b""
+        while True:
+            part = self.term()
+            if isinstance(part, str):
+                parts.append(part.encode("utf-8"))
+            elif isinstance(part, int):
+                parts.append(bytes([part & 0xFF]))
+            else:
+                raise TermError("unsupported binary segment")
+            sep = self.take()[1]
+            if sep == ">>":
+                return b"".join(parts)
+            if sep != ",":
+                raise TermError(f"expected ',' or '>>' in a binary, found {sep!r}")
+
+
+def _hashable(value):
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+def parse(text: str):
+    """Parse one term; a trailing '.' is allowed."""
+    reader = _Reader(text)
+    value = reader.term()
+    if reader.peek() and reader.peek()[1] == ".":
+        reader.take(".")
+    if reader.peek() is not None:
+        raise TermError(f"unexpected text after the term: {reader.peek()[1]!r}")
+    return value
+
+
+def parse_all(text: str) -> list:
+    """Parse a file of terms each ending with '.', as file:consult/1 reads them."""
+    reader = _Reader(text)
+    values = []
+    while reader.peek() is not None:
+        values.append(reader.term())
+        reader.take(".")
+    return values
+
+
+def format_term(term, limit: int = 400) -> str:
+    """Erlang-looking text of a parsed term, cut at limit characters (for error messages)."""
+
+    def render(value) -> str:
+        if isinstance(value, Atom):
+            return str(value) if re.fullmatch(r"[a-z][A-Za-z0-9_@]*", value) else f"'{value}'"
+        if isinstance(value, Opaque):
+            return str(value)
+        if isinstance(value, str):
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(value, bytes):
+            return '<<"' + value.decode("utf-8", "replace") + '">>'
+        if isinstance(value, tuple):
+            return "{" + ",".join(render(v) for v in value) + "}"
+        if isinstance(value, list):
+            return "[" + ",".join(render(v) for v in value) + "]"
+        if isinstance(value, dict):
+            return "#{" + ",".join(f"{render(k)} => {render(v)}" for k, v in value.items()) + "}"
+        return str(value)
+
+    text = render(term)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

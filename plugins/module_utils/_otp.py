@@ -1,0 +1,243 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Talks to a running BEAM node of a release: release_handler calls, node status, the start script.
+
+The node is reached from a short-lived hidden Erlang node started with the release's own ERTS
+(or the system `erl`), which reads the cookie from ~/.erlang.cookie of the user the task runs
+as. The cookie therefore never appears in a command line, a log or a result. (relx's
+`bin/<rel> eval` would pass it to erl_call as an argument, visible to every local user.)
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import secrets
+import shutil
+import socket
+import time
+
+from ansible_collections.beamops.deploy.plugins.module_utils import _erlterm
+
+RESULT_MARKER = "BEAMOPS-RESULT"
+NODEDOWN = "beamops_nodedown"
+
+
+class OtpError(Exception):
+    """A call to the node could not be made or its answer not read."""
+
+
+class ReleaseRoot:
+    """A relx-style release directory: bin/<name>, releases/, erts-*/, lib/."""
+
+    def __init__(self, path: str, name: str) -> None:
+        self.path = os.path.realpath(path)
+        self.name = name
+
+    @classmethod
+    def locate(cls, root: str, name: str) -> ReleaseRoot:
+        """<root>/current when the versioned layout is used, else <root> itself."""
+        current = os.path.join(root, "current")
+        if os.path.islink(current) or os.path.isdir(current):
+            return cls(current, name)
+        return cls(root, name)
+
+    @property
+    def script(self) -> str:
+        return os.path.join(self.path, "bin", self.name)
+
+    def exists(self) -> bool:
+        return os.path.isfile(self.script)
+
+    def script_version(self) -> str | None:
+        """The version written into bin/<name>: what a cold start boots."""
+        try:
+            with open(self.script, encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    match = re.match(r'\s*REL_VSN="([^"]+)"', line)
+                    if match:
+                        return match.group(1)
+        except OSError:
+            return None
+        return None
+
+    def start_erl_data(self) -> tuple[str | None, str | None]:
+        """(erts version, release version) from releases/start_erl.data."""
+        try:
+            with open(os.path.join(self.path, "releases", "start_erl.data"), encoding="utf-8") as handle:
+                parts = handle.read().split()
+        except OSError:
+            return None, None
+        padded = [*parts, None, None]
+        return padded[0], padded[1]
+
+    def vm_args(self) -> str:
+        version = self.start_erl_data()[1] or self.script_version()
+        for candidate in (
+            os.path.join(self.path, "releases", version or "", "vm.args"),
+            os.path.join(self.path, "releases", "vm.args"),
+        ):
+            if os.path.isfile(candidate):
+                with open(candidate, encoding="utf-8", errors="replace") as handle:
+                    return handle.read()
+        return ""
+
+    def node_name(self) -> tuple[str, str]:
+        """('-sname'|'-name', full node name) from vm.args."""
+        for line in self.vm_args().splitlines():
+            match = re.match(r"\s*(-s?name)\s+(\S+)", line)
+            if match:
+                flag, name = match.groups()
+                if "@" not in name:
+                    host = socket.gethostname()
+                    name = f"{name}@{host.split('.')[0] if flag == '-sname' else socket.getfqdn()}"
+                return flag, name
+        raise OtpError(f"no -sname or -name in the vm.args of {self.path}: cannot address the node")
+
+    def erl(self) -> str:
+        erts_vsn = self.start_erl_data()[0]
+        candidates = sorted(glob.glob(os.path.join(self.path, "erts-*", "bin", "erl")))
+        preferred = [c for c in candidates if erts_vsn and f"erts-{erts_vsn}" in c]
+        found = (preferred or candidates or [shutil.which("erl")])[0]
+        if not found:
+            raise OtpError(f"no erts-*/bin/erl in {self.path} and no erl on PATH: cannot reach the node")
+        return found
+
+    def boot_args(self) -> list[str]:
+        version = self.start_erl_data()[1] or self.script_version() or ""
+        clean = os.path.join(self.path, "releases", version, "start_clean")
+        return ["-boot", clean] if os.path.isfile(clean + ".boot") else []
+
+    def staged_tarball(self, version: str) -> str:
+        """Where release_handler:unpack_release("<vsn>/<name>") looks for the tarball."""
+        return os.path.join(self.path, "releases", version, f"{self.name}.tar.gz")
+
+
+class Node:
+    """The running node of a release, driven through rpc from a hidden control node."""
+
+    def __init__(self, module, release: ReleaseRoot, timeout: float = 60.0) -> None:
+        self.module = module
+        self.release = release
+        self.timeout = timeout
+        self.name_flag, self.name = release.node_name()
+
+    def call(self, body: str, timeout: float | None = None):
+        """Evaluate an Erlang expression on the control node, with Node bound to the target.
+
+        Returns the parsed term, or NODEDOWN when the node does not answer a ping.
+        """
+        timeout = timeout or self.timeout
+        ctl = f"beamops_ctl_{os.getpid()}_{secrets.token_hex(3)}"
+        program = (
+            f"Node = '{self.name}', "
+            f"Result = case net_adm:ping(Node) of pong -> ({body}); pang -> {NODEDOWN} end, "
+            f'io:format("~n{RESULT_MARKER}~n~p.~n", [Result]), halt(0).'
+        )
+        argv = [
+            self.release.erl(),
+            "-noshell",
+            "-noinput",
+            "-hidden",
+            self.name_flag,
+            ctl,
+            *self.release.boot_args(),
+            "-eval",
+            program,
+        ]
+        rc, out, err = self.module.run_command(argv, environ_update={"ERL_CRASH_DUMP_SECONDS": "0"})
+        if rc != 0 or RESULT_MARKER not in out:
+            raise OtpError(
+                f"could not reach node {self.name} through {argv[0]} (rc={rc}): {(err or out).strip()[-400:]}"
+            )
+        text = out.split(RESULT_MARKER, 1)[1]
+        try:
+            return _erlterm.parse(text.strip())
+        except _erlterm.TermError as exc:
+            raise OtpError(f"could not read the answer of node {self.name}: {exc}: {text[:300]!r}") from exc
+
+    def rpc(self, mod: str, fun: str, args: str = "[]", timeout: float | None = None):
+        """rpc:call on the node; returns (result, milliseconds measured on the control node)."""
+        ms = int((timeout or self.timeout) * 1000)
+        body = (
+            f"begin {{T, R}} = timer:tc(rpc, call, [Node, {mod}, {fun}, {args}, {ms}]), "
+            f"{{beamops_timed, T div 1000, R}} end"
+        )
+        answer = self.call(body, timeout)
+        if answer == NODEDOWN:
+            return NODEDOWN, 0
+        _tag, elapsed, result = answer
+        return result, elapsed
+
+    def status(self) -> dict:
+        """Node up/down, its releases and statuses, and markers that change when it restarts."""
+        body = (
+            "{beamops_status, [{V, S} || {_N, V, _L, S} <- rpc:call(Node, release_handler, which_releases, [])],"
+            " rpc:call(Node, erlang, whereis, [application_controller]),"
+            " rpc:call(Node, os, getpid, []),"
+            " [A || {A, _D, _V} <- rpc:call(Node, application, which_applications, [])]}"
+        )
+        answer = self.call(body)
+        if answer == NODEDOWN:
+            return {
+                "up": False,
+                "name": self.name,
+                "releases": [],
+                "running_version": None,
+                "permanent_version": None,
+                "os_pid": None,
+                "restart_marker": None,
+                "applications": [],
+            }
+        _tag, releases, marker, os_pid, apps = answer
+        rels = [{"version": str(v), "status": str(s)} for v, s in releases]
+        return {
+            "up": True,
+            "name": self.name,
+            "releases": rels,
+            "running_version": running_version(rels),
+            "permanent_version": next((r["version"] for r in rels if r["status"] == "permanent"), None),
+            "os_pid": str(os_pid),
+            "restart_marker": str(marker),
+            "applications": [str(a) for a in apps],
+        }
+
+    def wait_up(self, timeout: float, sleep: float = 0.5) -> dict:
+        """Poll until the node answers with a started release_handler, or the timeout passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                state = self.status()
+                if state["up"] and state["releases"]:
+                    return state
+            except (OtpError, ValueError, TypeError):
+                state = {"up": False}
+            if time.monotonic() >= deadline:
+                return state
+            time.sleep(sleep)
+
+
+def running_version(releases: list[dict]) -> str | None:
+    """The release the node runs: the one marked current (installed, not yet permanent), else permanent."""
+    for wanted in ("current", "permanent"):
+        for rel in releases:
+            if rel["status"] == wanted:
+                return rel["version"]
+    return None
+
+
+def relup_sources(relup_text: str) -> tuple[str, list[str], list[str]]:
+    """(target version, versions it upgrades from, versions it downgrades to) of a relup file."""
+    terms = _erlterm.parse_all(relup_text)
+    if len(terms) != 1 or not isinstance(terms[0], tuple) or len(terms[0]) != 3:
+        raise ValueError("a relup file holds one {Vsn, UpFrom, DownTo} term")
+    target, ups, downs = terms[0]
+    return str(target), [str(u[0]) for u in ups], [str(d[0]) for d in downs]
+
+
+def erl_string(value: str) -> str:
+    """An Erlang string literal for value (versions and names go into -eval programs)."""
+    if not re.fullmatch(r"[A-Za-z0-9._+\-/@]+", value):
+        raise ValueError(f"refusing {value!r} in an Erlang call: only letters, digits and ._+-/@ allowed")
+    return f'"{value}"'

@@ -1,0 +1,418 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: hot_upgrade
+short_description: Upgrade a running BEAM node in place through release_handler, or roll it back
+version_added: 0.1.0
+description:
+  - Installs a release on the running node with OTP's release_handler, with no restart and the
+    process state kept (C(code_change)). The release tarball must carry a relup from the running version.
+  - Preflight before any change. The node must answer, its running version is read, the tarball's
+    C(relup) must hold an up-from entry for exactly the running version. A version left
+    C(unpacked) by an earlier failure is cleared.
+  - Then C(unpack_release), C(check_install_release), C(install_release) with C(update_paths),
+    and C(make_permanent) unless O(permanent=false), so a play can probe between install and
+    make_permanent. After make_permanent the start script C(bin/<name>) is replaced by
+    C(bin/<name>-<vsn>) so that a later cold start boots the new version.
+  - An install error after the point of no return makes the node restart on its permanent
+    release. The module waits for the node, returns RV(node_restarted) and the version it runs,
+    and fails.
+  - O(state=rolled_back) returns to the previous version. A version installed but never made
+    permanent is left by restarting the node onto the permanent release; a permanent one is
+    downgraded through its relup and the previous version made permanent.
+  - The node is reached from a hidden Erlang node that reads the cookie from C(~/.erlang.cookie)
+    of the user the task runs as; the cookie never appears in arguments, logs or results.
+author:
+  - beamops.deploy contributors (@beamops)
+options:
+  name:
+    description: Name of the release.
+    type: str
+    required: true
+  root:
+    description: Deploy root of the application (its C(current) link, or a relx release directory).
+    type: path
+    required: true
+  version:
+    description:
+      - Version to install with O(state=present).
+      - With O(state=rolled_back), the version to return to; by default the permanent release when
+        the running one is not permanent yet, else the newest release with status V(old).
+    type: str
+  state:
+    description: V(present) upgrades to O(version); V(rolled_back) returns to the previous version.
+    type: str
+    choices: [present, rolled_back]
+    default: present
+  permanent:
+    description: Make the installed version permanent. V(false) leaves it current only, so a VM restart boots the old one.
+    type: bool
+    default: true
+  tarball:
+    description:
+      - Release tarball on the node. By default C(<release dir>/releases/<version>/<name>.tar.gz),
+        where M(beamops.deploy.release) with C(state=staged) puts it.
+    type: path
+  timeout:
+    description: Seconds each release_handler call may take.
+    type: int
+    default: 60
+  restart_timeout:
+    description: Seconds to wait for the node to answer again after it restarted.
+    type: int
+    default: 60
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Runs the preflight and reports the change it would make.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - Run it as the user the release runs as (C(become_user)), whose C(~/.erlang.cookie) the node uses.
+  - Drain the node first when the upgrade may restart it (a crashing C(code_change) does).
+"""
+
+EXAMPLES = r"""
+- name: Hot upgrade to 1.1.0 and make it permanent
+  beamops.deploy.hot_upgrade:
+    name: myapp
+    root: /opt/myapp
+    version: "1.1.0"
+
+- name: Install 1.2.0 without making it permanent yet
+  beamops.deploy.hot_upgrade:
+    name: myapp
+    root: /opt/myapp
+    version: "1.2.0"
+    permanent: false
+
+- name: Roll back to the previous version
+  beamops.deploy.hot_upgrade:
+    name: myapp
+    root: /opt/myapp
+    state: rolled_back
+"""
+
+RETURN = r"""
+from_version:
+  description: Version the node ran before.
+  returned: always
+  type: str
+  sample: "1.0.0"
+version:
+  description: Version the node runs now.
+  returned: always
+  type: str
+  sample: "1.1.0"
+permanent_version:
+  description: Version a VM restart boots now.
+  returned: always
+  type: str
+  sample: "1.1.0"
+node_restarted:
+  description: Whether the node restarted during the task (its application controller changed).
+  returned: always
+  type: bool
+  sample: false
+timings_ms:
+  description: Milliseconds per phase, measured around each call to the node.
+  returned: always
+  type: dict
+  sample: {preflight: 420, unpack: 160, check_install: 4, install: 16, make_permanent: 5}
+relup_from:
+  description: Versions the release's relup upgrades from.
+  returned: with O(state=present) when a relup was read
+  type: list
+  elements: str
+  sample: ["1.0.0"]
+"""
+
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import format_term
+from ansible_collections.beamops.deploy.plugins.module_utils._otp import (
+    NODEDOWN,
+    Node,
+    OtpError,
+    ReleaseRoot,
+    erl_string,
+    relup_sources,
+)
+
+
+class HotUpgrade:
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.p = module.params
+        self.release = ReleaseRoot.locate(self.p["root"], self.p["name"])
+        if not self.release.exists():
+            self.fail(f"no start script {self.release.script}: check name and root")
+        self.node = Node(module, self.release, timeout=self.p["timeout"])
+        self.timings: dict[str, int] = {}
+        self.result: dict = {"changed": False, "node_restarted": False, "timings_ms": self.timings}
+
+    def fail(self, msg: str) -> None:
+        self.module.fail_json(msg=f"release {self.p['name']}: {msg}", **self.result)
+
+    def timed(self, phase: str, func, *args):
+        start = time.monotonic()
+        try:
+            return func(*args)
+        finally:
+            self.timings[phase] = self.timings.get(phase, 0) + int((time.monotonic() - start) * 1000)
+
+    def rpc(self, phase: str, fun: str, args: str):
+        answer, _elapsed = self.timed(phase, self.node.rpc, "release_handler", fun, args)
+        if answer == NODEDOWN:
+            self.fail(f"node {self.node.name} stopped answering during {phase}")
+        return answer
+
+    def status(self, phase: str) -> dict:
+        state = self.timed(phase, self.node.status)
+        self.result.update(version=state["running_version"], permanent_version=state["permanent_version"])
+        return state
+
+    # --- preflight -------------------------------------------------------------------------
+    def read_relup(self, version: str, tarball: str | None) -> str:
+        member = f"releases/{version}/relup"
+        if tarball and os.path.isfile(tarball):
+            try:
+                with tarfile.open(tarball, "r:gz") as tar:
+                    handle = tar.extractfile(member)
+                    if handle is None:
+                        raise KeyError(member)
+                    return handle.read().decode("utf-8")
+            except KeyError:
+                self.fail(
+                    f"tarball {tarball} has no {member}: build the release with a relup "
+                    f"(rebar3 relup -v {version} -u <running version>)"
+                )
+            except (OSError, tarfile.TarError) as exc:
+                self.fail(f"cannot read tarball {tarball}: {exc}")
+        path = os.path.join(self.release.path, member)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+        self.fail(
+            f"version {version} is neither staged at {tarball} nor unpacked on node "
+            f"{self.node.name}: stage it first (beamops.deploy.release state=staged)"
+        )
+        return ""
+
+    def fix_start_script(self, version: str) -> bool:
+        """Make bin/<name> the script of version, so a cold start boots it."""
+        if self.release.script_version() == version:
+            return False
+        versioned = f"{self.release.script}-{version}"
+        if not os.path.isfile(versioned):
+            self.module.warn(
+                f"{versioned} does not exist: {self.release.script} still boots "
+                f"{self.release.script_version()} on a cold start"
+            )
+            return False
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(versioned), prefix=".beamops-")
+        os.close(fd)
+        shutil.copy2(versioned, tmp)
+        os.replace(tmp, self.release.script)
+        return True
+
+    # --- state=present ---------------------------------------------------------------------
+    def upgrade(self) -> None:
+        version = self.p["version"]
+        erl_string(version)
+        before = self.status("preflight")
+        if not before["up"]:
+            self.fail(f"node {before['name']} is down: a hot upgrade needs the running node; start it, or deploy cold")
+        running = before["running_version"]
+        self.result["from_version"] = running
+        statuses = {r["version"]: r["status"] for r in before["releases"]}
+        if running == version:
+            if self.p["permanent"] and statuses[version] != "permanent":
+                self.make_permanent(version)
+            elif self.p["permanent"] and not self.module.check_mode:
+                self.result["changed"] = self.fix_start_script(version)
+            return
+        tarball = self.p["tarball"] or self.release.staged_tarball(version)
+        staged = os.path.isfile(tarball)
+        target, ups, _downs = relup_sources(self.read_relup(version, tarball if staged else None))
+        self.result["relup_from"] = ups
+        if target != version:
+            self.fail(f"the relup in {tarball} upgrades to {target}, not to {version}")
+        if running not in ups:
+            self.fail(
+                f"the relup of {version} covers upgrades from {', '.join(ups) or 'nothing'}, "
+                f"not from the running version {running} on node {self.node.name}: build "
+                f"{version} with a relup from {running} (rebar3 relup -v {version} -u {running})"
+            )
+        self.result["changed"] = True
+        if self.module.check_mode:
+            return
+        if statuses.get(version) == "unpacked":
+            # Left unpacked by an earlier failed attempt: start from a clean slate.
+            self.clear_unpacked(version, tarball if staged else None)
+            statuses.pop(version)
+            if not staged:
+                self.fail(
+                    f"version {version} was left unpacked by an earlier attempt and has been "
+                    f"cleared; stage its tarball again (expected at {tarball})"
+                )
+        if version not in statuses:
+            self.stage(version, tarball)
+            rel_path = erl_string(version + "/" + self.p["name"])
+            answer = self.rpc("unpack", "unpack_release", f"[{rel_path}]")
+            if not (isinstance(answer, tuple) and answer[0] == "ok"):
+                self.fail(f"unpack_release of {version} failed on node {self.node.name}: {format_term(answer)}")
+        answer = self.rpc("check_install", "check_install_release", f"[{erl_string(version)}]")
+        if not (isinstance(answer, tuple) and answer[0] == "ok"):
+            self.fail(
+                f"check_install_release of {version} refused it on node {self.node.name} "
+                f"(node unchanged, still running {running}): {format_term(answer)}"
+            )
+        answer = self.rpc_install(version, before)
+        after = self.status("verify")
+        if after["running_version"] != version:
+            self.fail(f"node {self.node.name} runs {after['running_version']} after installing {version}")
+        if self.p["permanent"]:
+            self.make_permanent(version)
+
+    def rpc_install(self, version: str, before: dict):
+        args = f"[{erl_string(version)}, [{{update_paths, true}}]]"
+        answer = self.timed("install", self.node.rpc, "release_handler", "install_release", args)[0]
+        if isinstance(answer, tuple) and answer[0] == "ok":
+            return answer
+        # After the point of no return a failed install restarts the node on its permanent release.
+        after = self.timed("wait_restart", self.node.wait_up, self.p["restart_timeout"])
+        restarted = not after.get("up") or after.get("restart_marker") != before["restart_marker"]
+        self.result.update(
+            node_restarted=restarted,
+            version=after.get("running_version"),
+            permanent_version=after.get("permanent_version"),
+        )
+        state = (
+            f"it restarted and now runs {after.get('running_version')}"
+            if after.get("up")
+            else f"it did not answer within {self.p['restart_timeout']}s"
+        )
+        self.fail(f"install_release of {version} failed on node {self.node.name} ({format_term(answer)}); {state}")
+        return answer
+
+    def clear_unpacked(self, version: str, tarball: str | None) -> None:
+        """Forget a version left unpacked (remove_release deletes its directory), keeping a staged tarball."""
+        keep = None
+        if tarball:
+            fd, keep = tempfile.mkstemp(dir=self.release.path, prefix=".beamops-tarball-")
+            os.close(fd)
+            shutil.copy2(tarball, keep)
+        try:
+            answer = self.rpc("clear_unpacked", "remove_release", f"[{erl_string(version)}]")
+            if answer != "ok":
+                self.fail(
+                    f"could not clear version {version} left unpacked on node {self.node.name}: {format_term(answer)}"
+                )
+            if keep:
+                os.makedirs(os.path.dirname(tarball), exist_ok=True)
+                shutil.copy2(keep, tarball)
+        finally:
+            if keep:
+                os.unlink(keep)
+
+    def stage(self, version: str, tarball: str) -> None:
+        target = self.release.staged_tarball(version)
+        if os.path.realpath(tarball) != os.path.realpath(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy2(tarball, target)
+
+    def make_permanent(self, version: str) -> None:
+        self.result["changed"] = True
+        if self.module.check_mode:
+            return
+        answer = self.rpc("make_permanent", "make_permanent", f"[{erl_string(version)}]")
+        if answer != "ok":
+            self.fail(f"make_permanent of {version} failed on node {self.node.name}: {format_term(answer)}")
+        self.fix_start_script(version)
+        self.result["permanent_version"] = version
+
+    # --- state=rolled_back -----------------------------------------------------------------
+    def rollback(self) -> None:
+        before = self.status("preflight")
+        if not before["up"]:
+            self.fail(f"node {before['name']} is down: start it before rolling back")
+        running, permanent = before["running_version"], before["permanent_version"]
+        self.result["from_version"] = running
+        statuses = {r["version"]: r["status"] for r in before["releases"]}
+        target = self.p["version"]
+        if target is None:
+            olds = [r["version"] for r in before["releases"] if r["status"] == "old"]
+            target = permanent if running != permanent else (olds[0] if olds else None)
+        if target is None:
+            self.fail(
+                f"node {self.node.name} knows no previous release to roll back to (releases: {format_term(statuses)})"
+            )
+        erl_string(target)
+        if running == target and statuses.get(target) == "permanent":
+            return
+        if target not in statuses:
+            self.fail(f"node {self.node.name} does not know version {target} (releases: {format_term(statuses)})")
+        self.result["changed"] = True
+        if self.module.check_mode:
+            return
+        if target == permanent:
+            # Never made permanent: a restart of the node boots the permanent release.
+            self.timed("restart", self.node.rpc, "init", "restart", "[]")
+            time.sleep(1)
+            after = self.timed("wait_restart", self.node.wait_up, self.p["restart_timeout"])
+            self.result["node_restarted"] = True
+            if after.get("running_version") != target:
+                self.fail(f"node {self.node.name} runs {after.get('running_version')} after restarting onto {target}")
+            self.result.update(version=target, permanent_version=after.get("permanent_version"))
+            self.fix_start_script(target)
+            return
+        self.rpc_install(target, before)
+        self.make_permanent(target)
+        self.status("verify")
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str", "required": True},
+            "root": {"type": "path", "required": True},
+            "version": {"type": "str"},
+            "state": {"type": "str", "choices": ["present", "rolled_back"], "default": "present"},
+            "permanent": {"type": "bool", "default": True},
+            "tarball": {"type": "path"},
+            "timeout": {"type": "int", "default": 60},
+            "restart_timeout": {"type": "int", "default": 60},
+        },
+        required_if=[("state", "present", ["version"])],
+        supports_check_mode=True,
+    )
+    try:
+        upgrade = HotUpgrade(module)
+        if module.params["state"] == "present":
+            upgrade.upgrade()
+        else:
+            upgrade.rollback()
+    except OtpError as exc:
+        module.fail_json(msg=f"release {module.params['name']}: {exc}")
+    except ValueError as exc:
+        module.fail_json(msg=f"release {module.params['name']}: {exc}")
+    module.exit_json(**upgrade.result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: release_info
+short_description: Report the releases installed on a BEAM node and what the running node says
+version_added: 0.1.0
+description:
+  - Reads the release layout under O(root) (C(releases/<vsn>) and the C(current) link, as the
+    M(beamops.deploy.release) module makes it, or a plain relx release directory).
+  - Asks the running node, through C(release_handler:which_releases/0), which releases it knows
+    and which one runs, and tells whether a cold restart would boot the version that runs now
+    (the relx start script has its version written into it).
+  - The node is reached from a hidden Erlang node that reads the cookie from C(~/.erlang.cookie)
+    of the user the task runs as; the cookie never appears in arguments or results.
+author:
+  - beamops.deploy contributors (@beamops)
+options:
+  name:
+    description: Name of the release (C(bin/<name>) in the release directory).
+    type: str
+    required: true
+  root:
+    description:
+      - Deploy root of the application, for example C(/opt/myapp).
+      - When it holds a C(current) link, the release directory is its target; otherwise O(root)
+        itself is taken as a relx release directory.
+    type: path
+    required: true
+  timeout:
+    description: Seconds to wait for the node's answer.
+    type: int
+    default: 30
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - Run it as the user the release runs as (C(become_user)), whose C(~/.erlang.cookie) the node uses.
+"""
+
+EXAMPLES = r"""
+- name: Read what runs on the node
+  beamops.deploy.release_info:
+    name: myapp
+    root: /opt/myapp
+  register: myapp_info
+
+- name: Refuse to go on when a cold restart would boot another version
+  ansible.builtin.assert:
+    that: myapp_info.cold_restart_boots_running
+    fail_msg: "{{ myapp_info.warnings_text }}"
+"""
+
+RETURN = r"""
+installed:
+  description: Versions unpacked under C(<root>/releases) by cold deploys (versioned layout only).
+  returned: always
+  type: list
+  elements: str
+  sample: ["1.0.0", "1.1.0"]
+current:
+  description: Version the C(current) link points at, or the start script's version for a plain release directory.
+  returned: always
+  type: str
+  sample: "1.1.0"
+release_root:
+  description: The release directory the node runs from.
+  returned: always
+  type: str
+  sample: /opt/myapp/releases/1.0.0
+start_script_version:
+  description: Version written into C(bin/<name>), which a cold start boots.
+  returned: always
+  type: str
+  sample: "1.1.0"
+node:
+  description: What the running node reports.
+  returned: always
+  type: dict
+  contains:
+    up:
+      description: Whether the node answered.
+      type: bool
+    name:
+      description: Node name.
+      type: str
+    releases:
+      description: Releases known to release_handler, newest first, with their status (V(permanent), V(current), V(old), V(unpacked)).
+      type: list
+      elements: dict
+    running_version:
+      description: The release that runs (status V(current) if any, else V(permanent)).
+      type: str
+    permanent_version:
+      description: The release a restart of the VM boots.
+      type: str
+    os_pid:
+      description: OS process id of the VM.
+      type: str
+    applications:
+      description: Applications started on the node.
+      type: list
+      elements: str
+  sample:
+    up: true
+    name: myapp@host1
+    releases: [{version: "1.1.0", status: permanent}, {version: "1.0.0", status: old}]
+    running_version: "1.1.0"
+    permanent_version: "1.1.0"
+    os_pid: "4242"
+    applications: [myapp, sasl, stdlib, kernel]
+cold_restart_boots_running:
+  description: Whether a cold restart would boot the running version (V(null) when the node is down).
+  returned: always
+  type: bool
+  sample: true
+warnings_text:
+  description: The disagreements found, as one sentence each (empty when there is none).
+  returned: always
+  type: str
+  sample: ""
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
+
+
+def installed_versions(root: str, name: str) -> list[str]:
+    releases = os.path.join(root, "releases")
+    if not os.path.islink(os.path.join(root, "current")) or not os.path.isdir(releases):
+        return []
+    return sorted(entry for entry in os.listdir(releases) if os.path.isfile(os.path.join(releases, entry, "bin", name)))
+
+
+def gather(module: AnsibleModule) -> dict:
+    name, root = module.params["name"], module.params["root"]
+    release = ReleaseRoot.locate(root, name)
+    if not release.exists():
+        module.fail_json(
+            msg=f"release {name}: no start script {release.script} under root {root}; "
+            "check name and root, or deploy a release first"
+        )
+    current_link = os.path.join(root, "current")
+    current = os.path.basename(os.readlink(current_link)) if os.path.islink(current_link) else release.script_version()
+    try:
+        node = Node(module, release, timeout=module.params["timeout"]).status()
+    except OtpError as exc:
+        module.fail_json(msg=f"release {name}: {exc}")
+    node.pop("restart_marker", None)
+    script_version = release.script_version()
+    warnings = []
+    boots_running = None
+    if node["up"]:
+        boots_running = script_version == node["running_version"]
+        if not boots_running:
+            warnings.append(
+                f"node {node['name']} runs {node['running_version']} but {release.script} "
+                f"would boot {script_version} on a cold restart"
+            )
+        if node["running_version"] != node["permanent_version"]:
+            warnings.append(
+                f"node {node['name']} runs {node['running_version']}, not yet permanent: "
+                f"a VM restart boots {node['permanent_version']}"
+            )
+    for text in warnings:
+        module.warn(text)
+    return {
+        "changed": False,
+        "installed": installed_versions(root, name),
+        "current": current,
+        "release_root": release.path,
+        "start_script_version": script_version,
+        "node": node,
+        "cold_restart_boots_running": boots_running,
+        "warnings_text": " ".join(warnings),
+    }
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str", "required": True},
+            "root": {"type": "path", "required": True},
+            "timeout": {"type": "int", "default": 30},
+        },
+        supports_check_mode=True,
+    )
+    module.exit_json(**gather(module))
+
+
+if __name__ == "__main__":
+    main()
