@@ -101,3 +101,35 @@ def podman_exec(container: str, *argv: str, check: bool = True) -> subprocess.Co
 def node_script(container: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """The release's own start script on a node: ping, stop, daemon, versions, eval ..."""
     return podman_exec(container, f"{APP_ROOT}/current/bin/{APP}", *args, check=check)
+
+
+def run_module(host: str, module: str, args: dict, check_mode: bool = False, delegate_local: bool = False) -> dict:
+    """Run one Ansible module on a lab container (or the control node) and return its result.
+
+    Uses the ad-hoc `ansible` command with the JSON callback, the way a user's task would run it.
+    """
+    target = (
+        ["localhost", "-i", "localhost,", "-c", "local"]
+        if delegate_local
+        else ["all", "-i", f"{host},", "-c", "containers.podman.podman"]
+    )
+    argv = [
+        "ansible",
+        *target,
+        "-e",
+        "ansible_python_interpreter=/usr/bin/python3",
+        "-m",
+        module,
+        "-a",
+        json.dumps(args),
+    ]
+    if check_mode:
+        argv.append("--check")
+    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
+    try:
+        data = json.loads(out.stdout)
+    except json.JSONDecodeError as exc:
+        raise RuntimeError(f"ansible {module} on {host}: no JSON (rc={out.returncode}): {out.stderr[-2000:]}") from exc
+    results = data["plays"][0]["tasks"][0]["hosts"]
+    return next(iter(results.values()))

@@ -176,7 +176,8 @@ class Node:
             "{beamops_status, [{V, S} || {_N, V, _L, S} <- rpc:call(Node, release_handler, which_releases, [])],"
             " rpc:call(Node, erlang, whereis, [application_controller]),"
             " rpc:call(Node, os, getpid, []),"
-            " [A || {A, _D, _V} <- rpc:call(Node, application, which_applications, [])]}"
+            " [A || {A, _D, _V} <- rpc:call(Node, application, which_applications, [])],"
+            " rpc:call(Node, code, root_dir, [])}"
         )
         answer = self.call(body)
         if answer == NODEDOWN:
@@ -189,8 +190,9 @@ class Node:
                 "os_pid": None,
                 "restart_marker": None,
                 "applications": [],
+                "root_dir": None,
             }
-        _tag, releases, marker, os_pid, apps = answer
+        _tag, releases, marker, os_pid, apps, root_dir = answer
         rels = [{"version": str(v), "status": str(s)} for v, s in releases]
         return {
             "up": True,
@@ -201,6 +203,7 @@ class Node:
             "os_pid": str(os_pid),
             "restart_marker": str(marker),
             "applications": [str(a) for a in apps],
+            "root_dir": str(root_dir),
         }
 
     def wait_up(self, timeout: float, sleep: float = 0.5) -> dict:

@@ -183,6 +183,10 @@ class HotUpgrade:
 
     def status(self, phase: str) -> dict:
         state = self.timed(phase, self.node.status)
+        if state["up"] and state["root_dir"] and state["root_dir"] != self.release.path:
+            # The node runs from another directory than root points at (current was switched
+            # without a restart): release_handler works in the directory the node runs from.
+            self.release = ReleaseRoot(state["root_dir"], self.p["name"])
         self.result.update(version=state["running_version"], permanent_version=state["permanent_version"])
         return state
 

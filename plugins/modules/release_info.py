@@ -73,7 +73,12 @@ current:
   type: str
   sample: "1.1.0"
 release_root:
-  description: The release directory the node runs from.
+  description: The release directory a cold start uses (the target of C(current)).
+  returned: always
+  type: str
+  sample: /opt/myapp/releases/1.1.0
+running_root:
+  description: The release directory the running node was started from (V(null) when it is down).
   returned: always
   type: str
   sample: /opt/myapp/releases/1.0.0
@@ -159,6 +164,7 @@ def gather(module: AnsibleModule) -> dict:
     except OtpError as exc:
         module.fail_json(msg=f"release {name}: {exc}")
     node.pop("restart_marker", None)
+    running_root = node.pop("root_dir", None)
     script_version = release.script_version()
     warnings = []
     boots_running = None
@@ -181,6 +187,7 @@ def gather(module: AnsibleModule) -> dict:
         "installed": installed_versions(root, name),
         "current": current,
         "release_root": release.path,
+        "running_root": running_root,
         "start_script_version": script_version,
         "node": node,
         "cold_restart_boots_running": boots_running,
