@@ -1,0 +1,239 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Health probes: the attempt loop (N consecutive successes), HTTP, TCP and BEAM checks.
+
+Private to the collection (the leading underscore): no compatibility promise to other users.
+Every check takes a per-attempt timeout and returns a small dict of what it saw, or raises
+ProbeFailure with a message that says what was asked, of whom, and what came back.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+import time
+import urllib.error
+
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import format_term
+from ansible_collections.beamops.deploy.plugins.module_utils._otp import (
+    NODEDOWN,
+    Node,
+    OtpError,
+    ReleaseRoot,
+    running_version,
+)
+
+BODY_LIMIT = 65536
+
+
+class ProbeFailure(Exception):
+    """One failed attempt; details: what it saw when it got an answer (a status, a node's report)."""
+
+    def __init__(self, message: str, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
+
+
+class Prober:
+    """Attempts a check until `successes` consecutive successes, or too many failures, or the timeout.
+
+    retries is the number of failed attempts tolerated: the probe fails at failure retries + 1.
+    A failure resets the count of consecutive successes.
+    """
+
+    def __init__(
+        self,
+        check,
+        successes: int = 1,
+        retries: int = 3,
+        interval: float = 1.0,
+        timeout: float = 60.0,
+        attempt_timeout: float = 5.0,
+        clock=time.monotonic,
+        sleeper=time.sleep,
+    ) -> None:
+        self.check = check
+        self.successes = successes
+        self.retries = retries
+        self.interval = interval
+        self.timeout = timeout
+        self.attempt_timeout = attempt_timeout
+        self.clock = clock
+        self.sleeper = sleeper
+
+    def run(self) -> dict:
+        started = self.clock()
+        deadline = started + self.timeout
+        attempts = failures = consecutive = 0
+        latencies: list[float] = []
+        last_error = None
+        details: dict = {}
+        reason = None
+        while True:
+            budget = max(0.1, min(self.attempt_timeout, deadline - self.clock()))
+            t0 = self.clock()
+            try:
+                details = self.check(budget) or {}
+                consecutive += 1
+            except ProbeFailure as exc:
+                failures += 1
+                consecutive = 0
+                last_error = str(exc)
+                details = exc.details or details
+            attempts += 1
+            latencies.append(round((self.clock() - t0) * 1000, 1))
+            if consecutive >= self.successes:
+                break
+            if failures > self.retries:
+                reason = f"{failures} failed attempts, more than retries={self.retries}"
+                break
+            if self.clock() + self.interval >= deadline:
+                reason = f"timeout={self.timeout:g}s reached"
+                break
+            self.sleeper(self.interval)
+        return {
+            "ok": reason is None,
+            "reason": reason,
+            "attempts": attempts,
+            "successes": consecutive,
+            "failures": failures,
+            "latencies_ms": latencies,
+            "last_error": last_error,
+            "elapsed": round(self.clock() - started, 3),
+            "details": details,
+        }
+
+
+def http_check(
+    url: str,
+    timeout: float,
+    method: str = "GET",
+    headers: dict | None = None,
+    status_codes: list[int] | tuple[int, ...] = (200,),
+    body_regex: str | None = None,
+    expect_headers: dict | None = None,
+    validate_certs: bool = True,
+) -> dict:
+    """One HTTP request: the status must be listed, the body match, the expected headers match."""
+    try:
+        response = open_url(
+            url,
+            method=method,
+            headers=headers or {},
+            timeout=timeout,
+            validate_certs=validate_certs,
+            follow_redirects="none",
+        )
+    except urllib.error.HTTPError as exc:
+        # A status outside 2xx is an answer too: judge it below like any other.
+        response = exc
+    except OSError as exc:
+        raise ProbeFailure(f"{method} {url}: {getattr(exc, 'reason', None) or exc}") from exc
+    except (http.client.HTTPException, UrlsConnectionError, ValueError) as exc:
+        raise ProbeFailure(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+    try:
+        status = response.code if isinstance(response, urllib.error.HTTPError) else response.status
+        body = response.read(BODY_LIMIT) if method != "HEAD" else b""
+        got_headers = response.headers
+    except (OSError, http.client.HTTPException) as exc:
+        raise ProbeFailure(f"{method} {url}: reading the answer failed: {exc}") from exc
+    finally:
+        response.close()
+    text = body.decode("utf-8", "replace")
+    seen = {"status": status}
+    if status not in status_codes:
+        excerpt = " ".join(text.split())[:120]
+        raise ProbeFailure(f"{method} {url}: HTTP {status}, expected {list(status_codes)}; body: {excerpt!r}", seen)
+    if body_regex and not re.search(body_regex, text):
+        raise ProbeFailure(f"{method} {url}: HTTP {status} but the body does not match {body_regex!r}", seen)
+    for name, pattern in (expect_headers or {}).items():
+        value = got_headers.get(name) if got_headers is not None else None
+        if value is None or not re.search(pattern, value):
+            raise ProbeFailure(f"{method} {url}: header {name}={value!r} does not match {pattern!r}", seen)
+    return seen
+
+
+def tcp_check(host: str, port: int, timeout: float) -> dict:
+    """A TCP connection that opens within the timeout."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ProbeFailure(f"TCP connect to {host}:{port}: {exc}") from exc
+    return {"address": f"{host}:{port}"}
+
+
+# What the node reports about itself, asked from a hidden control node (_otp.Node.call: the
+# cookie is read from ~/.erlang.cookie by erl itself, never passed in arguments). Every rpc has a
+# timeout, so that a node that hangs fails the attempt instead of the whole probe.
+BEAM_BODY = (
+    "{{beamops_probe, Node,"
+    " rpc:call(Node, release_handler, which_releases, [], {ms}),"
+    " rpc:call(Node, init, script_id, [], {ms}),"
+    " rpc:call(Node, application, which_applications, [{ms}], {ms})}}"
+)
+
+
+class NamedReleaseRoot(ReleaseRoot):
+    """A release whose node name is given, or is mix's default (-sname <release>) when vm.args has none."""
+
+    def __init__(self, path: str, name: str, node_name: str | None = None) -> None:
+        super().__init__(path, name)
+        self.given_name = node_name
+
+    def node_name(self) -> tuple[str, str]:
+        if self.given_name:
+            host = self.given_name.partition("@")[2]
+            return ("-name" if "." in host else "-sname"), self.given_name
+        try:
+            return super().node_name()
+        except OtpError:
+            return "-sname", f"{self.name}@{socket.gethostname().split('.')[0]}"
+
+    def boot_args(self) -> list[str]:
+        # mix's start_clean.boot refers to $RELEASE_LIB (relx's does not: the extra variable is unused there).
+        args = super().boot_args()
+        return [*args, "-boot_var", "RELEASE_LIB", os.path.join(self.path, "lib")] if args else args
+
+
+def beam_check(node: Node, timeout: float, release_version: str | None, applications: list[str]) -> dict:
+    """One question to the node: is it up, which release runs, which applications started."""
+    try:
+        answer = node.call(BEAM_BODY.format(ms=max(100, int(timeout * 1000))))
+    except OtpError as exc:
+        raise ProbeFailure(str(exc)) from exc
+    if answer == NODEDOWN:
+        raise ProbeFailure(f"node {node.name} does not answer (it is down, or its cookie differs)")
+    return interpret_beam_answer(answer, release_version, applications)
+
+
+def interpret_beam_answer(answer, release_version: str | None, applications: list[str]) -> dict:
+    """The node's answer -> details, or ProbeFailure when it is not what was expected."""
+    if not (isinstance(answer, tuple) and len(answer) == 5 and answer[0] == "beamops_probe"):
+        raise ProbeFailure(f"the node's answer is not understood: {format_term(answer, 300)}")
+    _tag, node, releases, script_id, started = answer
+    for what, value in (("release_handler", releases), ("init", script_id), ("application", started)):
+        if isinstance(value, tuple) and value[:1] == ("badrpc",):
+            raise ProbeFailure(f"node {node}: asking {what} failed: {format_term(value, 300)}")
+    rels = [
+        {"name": str(r[0]), "version": str(r[1]), "status": str(r[3])}
+        for r in releases
+        if isinstance(r, tuple) and len(r) == 4
+    ]
+    version = running_version(rels)
+    if version is None and isinstance(script_id, tuple) and len(script_id) == 2:
+        version = str(script_id[1])  # release_handler not running (no sasl): the boot script's release
+    apps = [str(a[0]) for a in started if isinstance(a, tuple) and a]
+    details = {"node": str(node), "release_version": version, "releases": rels, "applications": apps}
+    if release_version and version != release_version:
+        raise ProbeFailure(f"node {node} runs release {version}, expected {release_version}", details)
+    missing = [a for a in applications if a not in apps]
+    if missing:
+        raise ProbeFailure(f"node {node} has not started {', '.join(missing)}", details)
+    return details

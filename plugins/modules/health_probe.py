@@ -1,0 +1,329 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: health_probe
+short_description: Probe a service over HTTP, TCP or the Erlang distribution until it is steadily healthy
+version_added: 0.1.0
+description:
+  - Repeats one check until it has succeeded O(successes) times in a row. A failure resets that count; the probe
+    fails after O(retries) + 1 failed attempts or when O(timeout) passes, with the attempts, the latencies and the
+    last error.
+  - O(kind=http) sends a request and checks the status, a pattern of the body and response headers.
+    O(kind=tcp) opens a TCP connection. O(kind=beam) asks the running node which release it runs (through
+    C(release_handler)) and which applications it started, from a short-lived hidden Erlang node started with
+    the release's own ERTS.
+  - Runs on the target (a BEAM probe must) or on the control node (C(delegate_to)) for HTTP and TCP.
+  - It never changes anything; in check mode it probes all the same (reading is safe).
+author:
+  - beamops.deploy contributors (@beamops)
+attributes:
+  check_mode:
+    description: Can run in check mode.
+    support: full
+    details:
+      - The module only reads, so it probes in check mode too.
+  diff_mode:
+    description: Returns a diff in diff mode.
+    support: N/A
+    details:
+      - The module does not change anything.
+  idempotent:
+    description: A second run with the same arguments reports no change.
+    support: full
+    details:
+      - The module does not change anything.
+options:
+  kind:
+    description: What to probe.
+    type: str
+    required: true
+    choices: [http, tcp, beam]
+  url:
+    description: URL to request. Required with O(kind=http).
+    type: str
+  method:
+    description: HTTP method. Redirects are not followed, so a V(3xx) status is judged as it is.
+    type: str
+    default: GET
+    choices: [GET, HEAD]
+  status_codes:
+    description: HTTP statuses that count as a success.
+    type: list
+    elements: int
+    default: [200]
+  body_regex:
+    description: Python regular expression the HTTP body (its first 64 KiB) must match (C(re.search)).
+    type: str
+  headers:
+    description: Headers sent with the HTTP request.
+    type: dict
+    default: {}
+  expect_headers:
+    description: Response headers that must be present, each with a regular expression its value must match.
+    type: dict
+    default: {}
+  validate_certs:
+    description: Verify the TLS certificate of an HTTPS URL.
+    type: bool
+    default: true
+  host:
+    description: Host to connect to with O(kind=tcp).
+    type: str
+    default: 127.0.0.1
+  port:
+    description: Port to connect to. Required with O(kind=tcp).
+    type: int
+  release_root:
+    description:
+      - The release on the target, for O(kind=beam). Either the deploy root holding a C(current) link to the
+        release directory (V(/opt/app)), or the release directory itself (V(/opt/app/current)).
+    type: path
+  release_name:
+    description: Name of the release (its start script in C(bin/)). Required with O(kind=beam).
+    type: str
+  node_name:
+    description:
+      - Full name of the node (V(name@host)) for O(kind=beam).
+      - By default the C(-sname) or C(-name) of the release's C(vm.args), else V(<release_name>@<short hostname>)
+        (the default of mix releases).
+    type: str
+  release_version:
+    description:
+      - Release version the node must run. The running version is the release marked V(current) by
+        release_handler (during a hot upgrade), else the V(permanent) one, else the version of the boot script.
+    type: str
+  applications:
+    description: Applications the node must have started.
+    type: list
+    elements: str
+    default: []
+  successes:
+    description: Consecutive successful attempts required.
+    type: int
+    default: 1
+  retries:
+    description: Failed attempts tolerated; the probe fails at the next one.
+    type: int
+    default: 3
+  interval:
+    description: Seconds between two attempts.
+    type: float
+    default: 1
+  timeout:
+    description: Seconds the whole probe may take; it fails when the next attempt would start after that.
+    type: float
+    default: 60
+  attempt_timeout:
+    description: Seconds one attempt may take (HTTP request, TCP connect, or the node's answer).
+    type: float
+    default: 5
+notes:
+  - For O(kind=beam), run the task as the user the node runs as (C(become_user)). The hidden node reads the
+    Erlang cookie from that user's C(~/.erlang.cookie) itself, so the cookie is never in a command line (the
+    relx script's C(eval) and mix's C(rpc) would pass it in arguments); the module also masks it in its results.
+seealso:
+  - module: beamops.deploy.lb_member
+  - module: beamops.deploy.release_info
+"""
+
+EXAMPLES = r"""
+- name: The node answers /health with 200 five times in a row
+  beamops.deploy.health_probe:
+    kind: http
+    url: http://127.0.0.1:8080/health
+    body_regex: '"status":\s*"ok"'
+    successes: 5
+    interval: 0.5
+    retries: 10
+    timeout: 60
+
+- name: The node runs release 1.1.0 with its application started
+  beamops.deploy.health_probe:
+    kind: beam
+    release_root: /opt/beamops_sample
+    release_name: beamops_sample
+    release_version: "1.1.0"
+    applications: [beamops_sample, sasl]
+
+- name: The load balancer accepts connections, seen from the control node
+  beamops.deploy.health_probe:
+    kind: tcp
+    host: lb1.example.com
+    port: 443
+  delegate_to: localhost
+
+- name: Through the load balancer, the answer carries the new version
+  beamops.deploy.health_probe:
+    kind: http
+    url: https://www.example.com/
+    expect_headers:
+      x-beamops-version: ^1\.1\.0$
+    successes: 3
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+attempts:
+  description: Attempts made.
+  returned: always
+  type: int
+  sample: 3
+successes:
+  description: Consecutive successes at the end (V(0) when the last attempt failed).
+  returned: always
+  type: int
+  sample: 3
+failures:
+  description: Failed attempts, in all.
+  returned: always
+  type: int
+  sample: 0
+latencies_ms:
+  description: Duration of each attempt in milliseconds, in order.
+  returned: always
+  type: list
+  elements: float
+  sample: [4.1, 2.9, 3.3]
+last_error:
+  description: The error of the last failed attempt, or V(null) when none failed.
+  returned: always
+  type: str
+  sample: "GET http://127.0.0.1:8080/health: HTTP 500, expected [200]; body: ''"
+elapsed:
+  description: Seconds the probe took.
+  returned: always
+  type: float
+  sample: 2.01
+details:
+  description:
+    - What the last attempt that got an answer saw (a failed one too, such as a node running another
+      release). V(status) for HTTP; V(address) for TCP; for BEAM V(node),
+      V(release_version) (running), V(releases) (name, version and status of each) and V(applications) (started).
+  returned: always
+  type: dict
+  sample: {node: beamops_sample@node1, release_version: 1.0.0, applications: [beamops_sample, sasl, stdlib, kernel]}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
+from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
+    NamedReleaseRoot,
+    Prober,
+    beam_check,
+    http_check,
+    tcp_check,
+)
+
+
+def protect_cookies(module: AnsibleModule, release: ReleaseRoot) -> None:
+    """Mask the cookie wherever it could surface in a result (an error text that quotes it)."""
+    for path in (
+        os.path.join(os.environ.get("HOME", "/nonexistent"), ".erlang.cookie"),
+        os.path.join(release.path, "releases", "COOKIE"),
+    ):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                cookie = handle.read().strip()
+        except OSError:
+            continue
+        if cookie:
+            module.no_log_values.add(cookie)
+
+
+def make_check(module: AnsibleModule):
+    """The check of one attempt, as a function of its timeout."""
+    p = module.params
+    if p["kind"] == "http":
+        return lambda timeout: http_check(
+            p["url"],
+            timeout,
+            method=p["method"],
+            headers=p["headers"],
+            status_codes=p["status_codes"],
+            body_regex=p["body_regex"],
+            expect_headers=p["expect_headers"],
+            validate_certs=p["validate_certs"],
+        )
+    if p["kind"] == "tcp":
+        return lambda timeout: tcp_check(p["host"], p["port"], timeout)
+    located = ReleaseRoot.locate(p["release_root"], p["release_name"])
+    release = NamedReleaseRoot(located.path, p["release_name"], p["node_name"])
+    if not release.exists():
+        module.fail_json(
+            msg=f"Release {p['release_name']} not found on this host: no {release.script}. Check release_root "
+            "and release_name, and run a beam probe on the node itself."
+        )
+    protect_cookies(module, release)
+    try:
+        node = Node(module, release, timeout=p["attempt_timeout"])
+    except OtpError as exc:
+        module.fail_json(msg=f"Cannot address the node of release {p['release_name']}: {exc}. Set node_name.")
+    return lambda timeout: beam_check(node, timeout, p["release_version"], p["applications"])
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            kind=dict(type="str", required=True, choices=["http", "tcp", "beam"]),
+            url=dict(type="str"),
+            method=dict(type="str", default="GET", choices=["GET", "HEAD"]),
+            status_codes=dict(type="list", elements="int", default=[200]),
+            body_regex=dict(type="str"),
+            headers=dict(type="dict", default={}),
+            expect_headers=dict(type="dict", default={}),
+            validate_certs=dict(type="bool", default=True),
+            host=dict(type="str", default="127.0.0.1"),
+            port=dict(type="int"),
+            release_root=dict(type="path"),
+            release_name=dict(type="str"),
+            node_name=dict(type="str"),
+            release_version=dict(type="str"),
+            applications=dict(type="list", elements="str", default=[]),
+            successes=dict(type="int", default=1),
+            retries=dict(type="int", default=3),
+            interval=dict(type="float", default=1.0),
+            timeout=dict(type="float", default=60.0),
+            attempt_timeout=dict(type="float", default=5.0),
+        ),
+        required_if=[
+            ("kind", "http", ["url"]),
+            ("kind", "tcp", ["port"]),
+            ("kind", "beam", ["release_root", "release_name"]),
+        ],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["successes"] < 1 or p["retries"] < 0 or p["interval"] < 0 or p["timeout"] <= 0 or p["attempt_timeout"] <= 0:
+        module.fail_json(msg="successes must be at least 1, retries and interval at least 0, the timeouts above 0.")
+    prober = Prober(
+        make_check(module),
+        successes=p["successes"],
+        retries=p["retries"],
+        interval=p["interval"],
+        timeout=p["timeout"],
+        attempt_timeout=p["attempt_timeout"],
+    )
+    result = prober.run()
+    ok, reason = result.pop("ok"), result.pop("reason")
+    if not ok:
+        target = {"http": p["url"], "tcp": f"{p['host']}:{p['port']}", "beam": p["release_name"]}[p["kind"]]
+        module.fail_json(
+            msg=f"{p['kind']} probe of {target} failed: {result['successes']} consecutive successes of "
+            f"{p['successes']} required after {result['attempts']} attempts ({reason}); last error: "
+            f"{result['last_error']}. Fix what the last error names, or give the service more time (retries, timeout).",
+            changed=False,
+            **result,
+        )
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

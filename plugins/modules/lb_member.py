@@ -1,0 +1,364 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: lb_member
+short_description: Put an HAProxy backend member in ready, drain or maintenance, and wait for it
+version_added: 0.1.0
+description:
+  - Sets the admin state and weight of one server in one or more HAProxy backends through the runtime API,
+    over a unix socket (run the task on the load balancer, usually with C(delegate_to)) or a TCP admin
+    socket (from the control node or any host that reaches it). Uses Python's C(socket) only.
+  - Everything is validated before the first change (the socket answers at admin level, every backend
+    exists and holds the server). An unknown backend or server fails naming it, with nothing changed.
+  - With O(wait=true), V(drain) and V(maint) return once the member has no current session and no queued
+    request, and V(ready) returns once HAProxy reports the member UP. A member that is DOWN returns at once
+    from a drain, and a member already UP returns at once from V(ready).
+  - C(changed) reflects the admin state and the weight only, never the traffic that moved.
+author:
+  - beamops.deploy contributors (@beamops)
+attributes:
+  check_mode:
+    description: Can run in check mode and report the change it would make without making it.
+    support: full
+    details:
+      - In check mode nothing is sent but reads, and the module does not wait.
+  diff_mode:
+    description: Returns the admin state and weight before and after, per backend.
+    support: full
+  idempotent:
+    description: A second run with the same arguments reports no change.
+    support: full
+options:
+  server:
+    description: Name of the server in the backend(s), as in C(haproxy.cfg).
+    type: str
+    required: true
+  backend:
+    description:
+      - Backend(s) holding O(server). A member that sits in several backends is set in all of them.
+      - When omitted, every backend that has a server named O(server); it is an error if there is none.
+    type: list
+    elements: str
+    aliases: [backends]
+  state:
+    description:
+      - V(ready) puts the member back in rotation, V(drain) takes no new sessions but lets current ones
+        finish, V(maint) takes it out of rotation.
+      - When omitted, only O(weight) is managed.
+    type: str
+    choices: [ready, drain, maint]
+  weight:
+    description:
+      - Weight of the member (the user weight of C(set server ... weight)), from V(0) to V(256).
+      - When omitted, the weight is left as it is.
+    type: int
+  socket:
+    description:
+      - Path of HAProxy's admin unix socket on the host running the task (C(stats socket ... level admin)).
+      - Ignored when O(host) is set.
+    type: path
+    default: /run/haproxy/admin.sock
+  host:
+    description: Address of HAProxy's TCP admin socket (C(stats socket ipv4@ADDR:PORT level admin)).
+    type: str
+  port:
+    description: Port of HAProxy's TCP admin socket. Required with O(host).
+    type: int
+  socket_timeout:
+    description: Seconds to wait for HAProxy to connect and answer one command.
+    type: float
+    default: 5
+  wait:
+    description:
+      - Wait until the member has reached the state asked for (see the description), or fail at O(wait_timeout).
+      - Has no effect without O(state), and in check mode.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait with O(wait=true).
+    type: float
+    default: 60
+  wait_sleep:
+    description: Seconds between two reads of the member while waiting.
+    type: float
+    default: 0.5
+  shutdown_sessions:
+    description:
+      - With O(state=drain) or O(state=maint) and O(wait=true), when O(wait_timeout) passes with sessions left,
+        cut them (C(shutdown sessions server)) and succeed with a warning, instead of failing.
+    type: bool
+    default: false
+notes:
+  - HAProxy forgets runtime states on a restart (not on a seamless reload with C(server-state-file)).
+  - Admin flags HAProxy sets by itself (maintenance inherited from a tracked server, or caused by a name that does
+    not resolve) cannot be cleared here; they are returned in C(admin_flags) of RV(members).
+seealso:
+  - module: beamops.deploy.health_probe
+"""
+
+EXAMPLES = r"""
+- name: Drain the node, delegated to the load balancer (unix socket)
+  beamops.deploy.lb_member:
+    backend: beam_nodes
+    server: "{{ inventory_hostname }}"
+    state: drain
+    wait: true
+    wait_timeout: 120
+  delegate_to: "{{ item }}"
+  loop: "{{ groups['lb'] }}"
+
+- name: Back in rotation once HAProxy sees it UP, from the control node (TCP admin socket)
+  beamops.deploy.lb_member:
+    host: 127.0.0.1
+    port: 9999
+    backends: [beam_nodes, beam_nodes_ws]
+    server: "{{ inventory_hostname }}"
+    state: ready
+    wait: true
+  delegate_to: localhost
+
+- name: Send a quarter of the traffic to the canary
+  beamops.deploy.lb_member:
+    server: node1
+    weight: 25
+  delegate_to: lb1
+
+- name: Maintenance, cutting what is still open after 30 seconds
+  beamops.deploy.lb_member:
+    backend: beam_nodes
+    server: node1
+    state: maint
+    wait: true
+    wait_timeout: 30
+    shutdown_sessions: true
+  delegate_to: lb1
+"""
+
+RETURN = r"""
+members:
+  description: One entry per backend, in the order of O(backend).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    backend: {description: Backend name., type: str, returned: always}
+    server: {description: Server name., type: str, returned: always}
+    before:
+      description: >-
+        The member before the module: V(state) (V(ready), V(drain) or V(maint)), V(weight), V(status) (HAProxy's
+        status column, such as V(UP) or V(DOWN)), V(admin_flags), V(sessions), V(queue), V(check).
+      type: dict
+      returned: always
+    after:
+      description: The member when the module returned (predicted in check mode), same keys as RV(members[].before).
+      type: dict
+      returned: always
+  sample:
+    - backend: beam_nodes
+      server: node1
+      before: {state: ready, weight: 1, status: UP, admin_flags: [], sessions: 3, queue: 0, check: Layer7 check passed}
+      after: {state: drain, weight: 1, status: DRAIN, admin_flags: [forced_drain], sessions: 0, queue: 0, check: ""}
+sessions:
+  description: Current sessions of the member, summed over its backends, when the module returned.
+  returned: success
+  type: int
+  sample: 0
+queue:
+  description: Queued requests of the member, summed over its backends, when the module returned.
+  returned: success
+  type: int
+  sample: 0
+waited:
+  description: Seconds spent waiting (V(0) without O(wait)).
+  returned: success
+  type: float
+  sample: 0.41
+wait_result:
+  description:
+    - V(not_requested) without O(wait), V(check_mode) in check mode, V(up) once every member is UP,
+      V(drained) once it has no session and no queued request, V(member_down) when a member is DOWN
+      (it gets no traffic, no need to wait), V(sessions_shut_down) after O(shutdown_sessions) cut sessions.
+  returned: success
+  type: str
+  sample: drained
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
+    FOREIGN_BITS,
+    MAX_WEIGHT,
+    HAProxyError,
+    RuntimeAPI,
+    wait_for,
+)
+
+
+class LbMember:
+    """Reads the member once in every backend, changes what differs, waits, reports."""
+
+    def __init__(self, module: AnsibleModule, api: RuntimeAPI) -> None:
+        self.module = module
+        self.api = api
+        self.params = module.params
+        self.server = self.params["server"]
+        self.changed = False
+
+    def backends(self) -> list[str]:
+        if self.params["backend"]:
+            return list(dict.fromkeys(self.params["backend"]))
+        found = self.api.backends_of(self.server)
+        if not found:
+            raise HAProxyError(
+                f"Server {self.server!r} is in no backend known to the {self.api.describe()}. "
+                "Check the server name, or name the backend with the backend option."
+            )
+        return found
+
+    def desired(self, member) -> dict:
+        state, weight = self.params["state"], self.params["weight"]
+        return {
+            "state": member.state if state is None else state,
+            "weight": member.weight if weight is None else weight,
+        }
+
+    def read(self, members) -> list:
+        return [self.api.member(m.backend, m.server) for m in members]
+
+    def check_level(self) -> None:
+        if self.api.cli_level() not in (None, "admin"):
+            raise HAProxyError(
+                f"The {self.api.describe()} is not at admin level: nothing was changed. "
+                "Declare it with `stats socket ... level admin`."
+            )
+
+    def apply(self, before: list) -> None:
+        done = []
+        for member in before:
+            want = self.desired(member)
+            try:
+                # Weight first: a member coming back to ready comes back with its new weight.
+                if want["weight"] != member.weight:
+                    self.api.set_weight(member, want["weight"])
+                if want["state"] != member.state:
+                    self.api.set_state(member, want["state"])
+            except HAProxyError as exc:
+                already = f" (already changed: {', '.join(done)})" if done else " (nothing changed)"
+                raise HAProxyError(f"{exc}{already}") from exc
+            done.append(member.name)
+            self.changed = True
+
+    def wait(self, members: list) -> tuple[str, list, float]:
+        goal = "up" if self.params["state"] == "ready" else "drained"
+        timeout, sleep = self.params["wait_timeout"], self.params["wait_sleep"]
+        outcome, members, waited = wait_for(lambda: self.read(members), goal, timeout, sleep)
+        if outcome is not None:
+            return outcome, members, waited
+        if goal == "drained" and self.params["shutdown_sessions"]:
+            for member in members:
+                if not member.is_drained():
+                    self.api.shutdown_sessions(member)
+            outcome, members, extra = wait_for(lambda: self.read(members), goal, max(sleep * 4, 2.0), sleep)
+            if outcome is not None:
+                self.module.warn(
+                    f"Sessions of {self.server} were cut after wait_timeout ({timeout}s): "
+                    "clients of those sessions saw an error."
+                )
+                return "sessions_shut_down", members, waited + extra
+        details = "; ".join(
+            f"{m.name}: status {m.status or '?'}, {m.scur} sessions, {m.qcur} queued"
+            + (f", check {m.check!r}" if m.check else "")
+            + (f", admin flags {m.flags}" if m.flags else "")
+            for m in members
+        )
+        if goal == "up":
+            advice = "it stays in ready: fix what fails its health check, or raise wait_timeout"
+        else:
+            advice = (
+                f"it stays in {self.params['state']}: raise wait_timeout, set shutdown_sessions, "
+                "or look at what holds the sessions (`show sess`)"
+            )
+        raise HAProxyError(
+            f"Waiting for {self.server} to be {goal} timed out after {waited:.1f}s ({details}); {advice}."
+        )
+
+    def run(self) -> dict:
+        check_mode = self.module.check_mode
+        before = [self.api.member(backend, self.server) for backend in self.backends()]
+        changed = any(self.desired(m) != m.admin() for m in before)
+        if changed:
+            self.check_level()
+            if not check_mode:
+                self.apply(before)
+        if check_mode:
+            after_dicts = [dict(m.as_dict(), **self.desired(m)) for m in before]
+            result = {"waited": 0.0, "wait_result": "check_mode" if self.params["wait"] else "not_requested"}
+        else:
+            after = self.read(before)
+            result = {"waited": 0.0, "wait_result": "not_requested"}
+            if self.params["wait"] and self.params["state"]:
+                outcome, after, waited = self.wait(after)
+                result = {"waited": round(waited, 3), "wait_result": outcome}
+            after_dicts = [m.as_dict() for m in after]
+            for member in after:
+                if member.admin_bits & FOREIGN_BITS:
+                    self.module.warn(f"{member.name} is held out of rotation by HAProxy itself: {member.flags}.")
+        result.update(
+            changed=changed,
+            members=[
+                {"backend": m.backend, "server": m.server, "before": m.as_dict(), "after": a}
+                for m, a in zip(before, after_dicts)
+            ],
+            sessions=sum(a["sessions"] for a in after_dicts),
+            queue=sum(a["queue"] for a in after_dicts),
+            diff={
+                "before": {m.name: m.admin() for m in before},
+                "after": {m.name: {"state": a["state"], "weight": a["weight"]} for m, a in zip(before, after_dicts)},
+            },
+        )
+        return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            server=dict(type="str", required=True),
+            backend=dict(type="list", elements="str", aliases=["backends"]),
+            state=dict(type="str", choices=["ready", "drain", "maint"]),
+            weight=dict(type="int"),
+            socket=dict(type="path", default="/run/haproxy/admin.sock"),
+            host=dict(type="str"),
+            port=dict(type="int"),
+            socket_timeout=dict(type="float", default=5.0),
+            wait=dict(type="bool", default=False),
+            wait_timeout=dict(type="float", default=60.0),
+            wait_sleep=dict(type="float", default=0.5),
+            shutdown_sessions=dict(type="bool", default=False),
+        ),
+        mutually_exclusive=[("socket", "host")],
+        required_together=[("host", "port")],
+        required_one_of=[("state", "weight")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    weight = params["weight"]
+    if weight is not None and not 0 <= weight <= MAX_WEIGHT:
+        module.fail_json(msg=f"weight must be between 0 and {MAX_WEIGHT}, got {weight}: nothing was changed.")
+    if params["wait_sleep"] <= 0 or params["wait_timeout"] < 0 or params["socket_timeout"] <= 0:
+        module.fail_json(msg="wait_sleep and socket_timeout must be above 0, wait_timeout at least 0.")
+    api = RuntimeAPI(params["socket"], params["host"], params["port"], params["socket_timeout"])
+    manager = LbMember(module, api)
+    try:
+        result = manager.run()
+    except HAProxyError as exc:
+        module.fail_json(msg=str(exc), changed=manager.changed, server=params["server"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
