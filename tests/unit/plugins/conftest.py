@@ -1,0 +1,229 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures for the plugin tests: a fake HAProxy runtime API on a temporary unix socket (or TCP
+loopback), a loopback HTTP server, and a runner for a module's main()."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socketserver
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+STATE_HEADER = (
+    "be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "
+    "srv_check_port srv_check_addr srv_agent_addr srv_agent_port"
+)
+# A subset of HAProxy 2.6's columns, in another order than HAProxy's: the parser must go by name.
+STAT_COLUMNS = ["pxname", "svname", "status", "qcur", "qmax", "scur", "smax", "weight", "check_status", "uweight"]
+
+
+class FakeServer:
+    """One backend member: admin bits, operational state, sessions (scur may be a script of values)."""
+
+    def __init__(self, admin=0, op=2, check_result=3, weight=1, scur=0, qcur=0):
+        self.admin = admin
+        self.op = op
+        self.check_result = check_result
+        self.weight = weight
+        self.scur = scur if isinstance(scur, list) else [scur]
+        self.qcur = qcur
+
+    def status(self) -> str:
+        if self.admin & 0x27:
+            return "MAINT"
+        if self.op == 0:
+            return "DOWN"
+        return "DRAIN" if self.admin & 0x18 else "UP"
+
+    def read_scur(self) -> int:
+        # Each read moves the script on by one value; the last one stays.
+        return self.scur.pop(0) if len(self.scur) > 1 else self.scur[0]
+
+
+class FakeHAProxy:
+    """Answers like HAProxy 2.6's runtime API: one command per connection, then it closes."""
+
+    def __init__(self, backends: dict[str, dict[str, FakeServer]]):
+        self.backends = backends
+        self.commands: list[str] = []
+        self.level = "admin"
+        self.address = None
+        self._server = None
+
+    @property
+    def set_commands(self) -> list[str]:
+        return [c for c in self.commands if c.startswith(("set ", "shutdown "))]
+
+    def answer(self, command: str) -> str:
+        self.commands.append(command)
+        words = command.split()
+        if command == "show cli level":
+            return f"{self.level}\n"
+        if words[:3] == ["show", "servers", "state"]:
+            return self._servers_state(words[3] if len(words) > 3 else None)
+        if words[:2] == ["show", "stat"]:
+            return self._stat(words[2])
+        if words[:2] == ["set", "server"] or words[:3] == ["shutdown", "sessions", "server"]:
+            if self.level != "admin":
+                return "Permission denied\n"
+            return self._set(words)
+        return "Unknown command.\n"
+
+    def _servers_state(self, backend):
+        if backend is not None and backend not in self.backends:
+            return "Can't find backend.\n"
+        lines = ["1", f"# {STATE_HEADER}"]
+        for be_id, (be_name, servers) in enumerate(self.backends.items(), start=3):
+            if backend not in (None, be_name):
+                continue
+            for srv_id, (name, srv) in enumerate(servers.items(), start=1):
+                lines.append(
+                    f"{be_id} {be_name} {srv_id} {name} 10.0.0.{srv_id} {srv.op} {srv.admin} {srv.weight} 1 5 "
+                    f"15 {srv.check_result} 3 6 0 0 0 {name} 8080 - 0 0 - - 0"
+                )
+        return "\n".join(lines) + "\n\n"
+
+    def _stat(self, backend):
+        if backend not in self.backends:
+            return "No such proxy.\n"
+        lines = ["# " + ",".join(STAT_COLUMNS)]
+        for name, srv in self.backends[backend].items():
+            row = {
+                "pxname": backend,
+                "svname": name,
+                "status": srv.status(),
+                "qcur": srv.qcur,
+                "scur": srv.read_scur(),
+                "weight": srv.weight,
+                "uweight": srv.weight,
+                "check_status": "L7OK",
+            }
+            lines.append(",".join(str(row.get(c, "")) for c in STAT_COLUMNS))
+        return "\n".join(lines) + "\n\n"
+
+    def _set(self, words):
+        backend, _sep, name = words[-3 if words[0] == "set" else -1].partition("/")
+        srv = self.backends.get(backend, {}).get(name)
+        if srv is None:
+            return "No such server.\n" if backend in self.backends else "No such backend.\n"
+        if words[0] == "shutdown":
+            srv.scur = [0]
+            return "\n"
+        if words[3] == "weight":
+            srv.weight = int(words[4])
+        elif words[4] == "ready":
+            srv.admin &= ~0x09
+        elif words[4] == "drain":
+            srv.admin = (srv.admin & ~0x01) | 0x08
+        elif words[4] == "maint":
+            srv.admin |= 0x01
+        return "\n"
+
+    def start(self, tcp: bool = False) -> FakeHAProxy:
+        fake = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                line = self.rfile.readline().decode().strip()
+                self.wfile.write(fake.answer(line).encode())
+
+        if tcp:
+            self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+            self.address = self._server.server_address
+        else:
+            self._dir = tempfile.mkdtemp(prefix="hap", dir="/tmp")
+            self.address = str(Path(self._dir) / "admin.sock")
+            self._server = socketserver.ThreadingUnixStreamServer(self.address, Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if isinstance(self.address, str):
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+@pytest.fixture
+def fake_server():
+    """The FakeServer class, to describe members: fake_server(admin=8, scur=[3, 1, 0])."""
+    return FakeServer
+
+
+@pytest.fixture
+def haproxy():
+    """make(backends, tcp=False) -> a running FakeHAProxy; stopped after the test."""
+    started = []
+
+    def make(backends=None, tcp=False):
+        backends = backends or {"beam_nodes": {"node1": FakeServer(), "node2": FakeServer()}}
+        started.append(FakeHAProxy(backends).start(tcp=tcp))
+        return started[-1]
+
+    yield make
+    for fake in started:
+        fake.stop()
+
+
+class AlternatingHandler(BaseHTTPRequestHandler):
+    """200, 500, 200, 500, ... across all requests to the server (or always `fixed`)."""
+
+    fixed = None
+
+    def do_GET(self):
+        server = self.server
+        with server.lock:
+            server.count += 1
+            status = self.fixed or (200 if server.count % 2 else 500)
+        body = b'{"status":"ok"}' if status == 200 else b'{"status":"failing"}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-beamops-version", "1.0.0")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server():
+    """make(fixed=None) -> base URL of a loopback server answering 200/500 alternately (or always fixed)."""
+    servers = []
+
+    def make(fixed=None):
+        handler = type("Handler", (AlternatingHandler,), {"fixed": fixed})
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        srv.count = 0
+        srv.lock = threading.Lock()
+        threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}"
+
+    yield make
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def run_module(capsys):
+    """run_module(module, args) -> the module's JSON result (exit_json or fail_json)."""
+
+    def run(module, args):
+        with patch_module_args(args), pytest.raises(SystemExit):
+            module.main()
+        return json.loads(capsys.readouterr().out)
+
+    return run

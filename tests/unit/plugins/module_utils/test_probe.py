@@ -1,0 +1,184 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Probes: consecutive-success counting, HTTP against a real loopback server, TCP, the node's answer."""
+
+from __future__ import annotations
+
+import socket
+from functools import partial
+
+import pytest
+
+from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import parse
+from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
+    NamedReleaseRoot,
+    ProbeFailure,
+    Prober,
+    http_check,
+    interpret_beam_answer,
+    tcp_check,
+)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def scripted(outcomes, clock=None, cost=0.0):
+    """A check that succeeds (True) or fails (False) in the given order, each attempt costing `cost`."""
+    outcomes = iter(outcomes)
+
+    def check(_timeout):
+        if clock is not None:
+            clock.now += cost
+        if next(outcomes):
+            return {"answer": "ok"}
+        raise ProbeFailure("boom", {"answer": "bad"})
+
+    return check
+
+
+def test_consecutive_successes_required_and_reset_by_a_failure():
+    clock = Clock()
+    result = Prober(
+        scripted([True, True, False, True, True, True]), successes=3, retries=3, clock=clock, sleeper=clock.sleep
+    ).run()
+    assert result["ok"] and result["attempts"] == 6 and result["successes"] == 3 and result["failures"] == 1
+    assert result["last_error"] == "boom" and result["details"] == {"answer": "ok"}
+    assert len(result["latencies_ms"]) == 6
+
+
+def test_fails_after_retries_plus_one_failures():
+    clock = Clock()
+    result = Prober(
+        scripted([True, False] * 10), successes=3, retries=2, interval=0.5, clock=clock, sleeper=clock.sleep
+    ).run()
+    assert not result["ok"] and result["attempts"] == 6 and result["failures"] == 3 and result["successes"] == 0
+    assert "more than retries=2" in result["reason"] and result["details"] == {"answer": "bad"}
+
+
+def test_overall_timeout_stops_a_probe_that_never_settles():
+    clock = Clock()
+    prober = Prober(
+        scripted([True, False] * 100, clock, cost=1.0),
+        successes=2,
+        retries=1000,
+        interval=1.0,
+        timeout=10,
+        clock=clock,
+        sleeper=clock.sleep,
+    )
+    result = prober.run()
+    assert not result["ok"] and "timeout=10s" in result["reason"]
+    assert result["attempts"] == 5 and result["elapsed"] <= 10
+
+
+def test_alternating_200_500_never_reaches_three_consecutive_successes(http_server):
+    url = http_server()
+    result = Prober(partial(http_check, url), successes=3, retries=4, interval=0.01, timeout=20).run()
+    assert not result["ok"]
+    assert result["attempts"] == 10 and result["failures"] == 5
+    assert result["successes"] == 0 and "HTTP 500" in result["last_error"]
+    assert result["details"] == {"status": 500}
+    assert all(ms >= 0 for ms in result["latencies_ms"]) and len(result["latencies_ms"]) == 10
+
+
+def test_steady_200_passes_with_body_and_header_checks(http_server):
+    url = http_server(fixed=200)
+    check = partial(http_check, url, body_regex=r'"status":"ok"', expect_headers={"X-Beamops-Version": r"^1\.0\.0$"})
+    result = Prober(check, successes=3, interval=0.01).run()
+    assert result["ok"] and result["attempts"] == 3 and result["details"] == {"status": 200}
+
+
+def test_http_check_failures_say_what_was_expected(http_server):
+    url = http_server(fixed=500)
+    with pytest.raises(ProbeFailure, match=r"GET .*: HTTP 500, expected \[200\]; body: '.*failing"):
+        http_check(url, 2)
+    assert http_check(url, 2, status_codes=[500]) == {"status": 500}
+    ok = http_server(fixed=200)
+    with pytest.raises(ProbeFailure, match="body does not match"):
+        http_check(ok, 2, body_regex="nope")
+    with pytest.raises(ProbeFailure, match="header x-missing=None"):
+        http_check(ok, 2, expect_headers={"x-missing": "."})
+    with pytest.raises(ProbeFailure, match=r"GET http://127\.0\.0\.1:1/: .*refused"):
+        http_check("http://127.0.0.1:1/", 2)
+
+
+def test_tcp_check():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert tcp_check("127.0.0.1", port, 2) == {"address": f"127.0.0.1:{port}"}
+    with pytest.raises(ProbeFailure, match=rf"TCP connect to 127\.0\.0\.1:{port}: .*refused"):
+        tcp_check("127.0.0.1", port, 2)
+
+
+# What the hidden control node printed in the lab (node1 on 1.0.0), and a node during a hot upgrade.
+LAB_ANSWER = """{beamops_probe,'beamops_sample@lbdev-node1',
+               [{"beamops_sample","1.0.0",
+                 ["kernel-8.5.3","stdlib-4.2","sasl-4.2",
+                  "beamops_sample-1.0.0"],
+                 permanent}],
+               {"beamops_sample","1.0.0"},
+               [{beamops_sample,"beamops.deploy sample HTTP service (hot upgrade fixtures)",
+                                "1.0.0"},
+                {sasl,"SASL  CXC 138 11","4.2"},
+                {stdlib,"ERTS  CXC 138 10","4.2"},
+                {kernel,"ERTS  CXC 138 10","8.5.3"}]}"""
+UPGRADING = """{beamops_probe,'beamops_ex@h',
+    [{"beamops_ex","1.1.0",[],current},{"beamops_ex","1.0.0",[],permanent}],
+    {"beamops_ex","1.0.0"}, [{beamops_ex,"d","1.1.0"},{kernel,"d","8.5.3"}]}"""
+
+
+def test_beam_answer_running_version_and_applications():
+    seen = interpret_beam_answer(parse(LAB_ANSWER), "1.0.0", ["beamops_sample", "sasl"])
+    assert seen["node"] == "beamops_sample@lbdev-node1" and seen["release_version"] == "1.0.0"
+    assert seen["applications"] == ["beamops_sample", "sasl", "stdlib", "kernel"]
+    assert seen["releases"] == [{"name": "beamops_sample", "version": "1.0.0", "status": "permanent"}]
+    # During a hot upgrade the `current` release is the one running.
+    assert interpret_beam_answer(parse(UPGRADING), "1.1.0", [])["release_version"] == "1.1.0"
+    with pytest.raises(ProbeFailure, match=r"runs release 1\.1\.0, expected 1\.0\.0") as failed:
+        interpret_beam_answer(parse(UPGRADING), "1.0.0", [])
+    assert failed.value.details["release_version"] == "1.1.0"
+    with pytest.raises(ProbeFailure, match="has not started beamops_web"):
+        interpret_beam_answer(parse(LAB_ANSWER), None, ["beamops_web"])
+
+
+def test_beam_answer_without_release_handler_uses_the_boot_script():
+    answer = parse('{beamops_probe, a@h, [], {"a", "2.0.0"}, [{a, "d", "2.0.0"}]}')
+    assert interpret_beam_answer(answer, "2.0.0", ["a"])["release_version"] == "2.0.0"
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        ("{beamops_probe, a@h, {badrpc, timeout}, {badrpc, timeout}, {badrpc, timeout}}", "release_handler failed"),
+        ('{beamops_probe, a@h, [], {"a", "1"}, {badrpc, nodedown}}', "application failed"),
+        ("{error, oops}", "not understood"),
+    ],
+)
+def test_beam_answer_errors(answer, error):
+    with pytest.raises(ProbeFailure, match=error):
+        interpret_beam_answer(parse(answer), None, [])
+
+
+def test_node_name_given_read_or_mix_default(tmp_path):
+    (tmp_path / "releases" / "1.0.0").mkdir(parents=True)
+    (tmp_path / "releases" / "start_erl.data").write_text("13.1.5 1.0.0\n")
+    assert NamedReleaseRoot(str(tmp_path), "app", "app@db1.example.com").node_name() == (
+        "-name",
+        "app@db1.example.com",
+    )
+    assert NamedReleaseRoot(str(tmp_path), "app", "app@db1").node_name() == ("-sname", "app@db1")
+    flag, name = NamedReleaseRoot(str(tmp_path), "app").node_name()
+    assert flag == "-sname" and name.startswith("app@")
+    (tmp_path / "releases" / "1.0.0" / "vm.args").write_text("-sname svc\n")
+    assert NamedReleaseRoot(str(tmp_path), "app").node_name()[1].startswith("svc@")

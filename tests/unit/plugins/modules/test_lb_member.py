@@ -1,0 +1,132 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""lb_member end to end against a fake HAProxy on a temporary unix socket: the edge cases the lab
+cannot stage on demand (sessions that never end, a socket below admin level, several backends)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from ansible_collections.beamops.deploy.plugins.modules import lb_member
+
+
+@pytest.fixture
+def lb(haproxy, run_module):
+    """lb(backends) -> (fake, run(**args)) with the socket already set."""
+
+    def make(backends=None):
+        fake = haproxy(backends)
+
+        def run(**args):
+            args.setdefault("socket", fake.address)
+            args.setdefault("wait_sleep", 0.05)
+            return run_module(lb_member, args)
+
+        return fake, run
+
+    return make
+
+
+def test_check_mode_apply_rerun(lb):
+    fake, run = lb()
+    checked = run(server="node1", backend="beam_nodes", state="drain", _ansible_check_mode=True, _ansible_diff=True)
+    assert checked["changed"] and fake.set_commands == []
+    assert checked["diff"]["before"] == {"beam_nodes/node1": {"state": "ready", "weight": 1}}
+    assert checked["diff"]["after"] == {"beam_nodes/node1": {"state": "drain", "weight": 1}}
+    applied = run(server="node1", backend="beam_nodes", state="drain")
+    assert applied["changed"] and fake.set_commands == ["set server beam_nodes/node1 state drain"]
+    assert applied["members"][0]["after"]["status"] == "DRAIN"
+    again = run(server="node1", backend="beam_nodes", state="drain")
+    assert not again["changed"] and len(fake.set_commands) == 1
+
+
+def test_drain_waits_for_sessions_and_queue(lb, fake_server):
+    _fake, run = lb({"beam_nodes": {"node1": fake_server(scur=[4, 4, 3, 1, 0])}})
+    result = run(server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout=10)
+    assert result["wait_result"] == "drained" and result["sessions"] == 0 and result["queue"] == 0
+    assert result["waited"] > 0 and result["members"][0]["before"]["sessions"] == 4
+
+
+def test_drain_of_a_down_member_returns_at_once(lb, fake_server):
+    _fake, run = lb({"beam_nodes": {"node1": fake_server(op=0, check_result=2, scur=3)}})
+    started = time.monotonic()
+    result = run(server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout=30, wait_sleep=5)
+    assert time.monotonic() - started < 2
+    assert result["wait_result"] == "member_down" and result["waited"] < 0.5
+    assert result["members"][0]["after"]["status"] == "DOWN" and result["sessions"] == 3
+
+
+def test_ready_of_a_member_already_up_returns_at_once(lb):
+    _fake, run = lb()
+    started = time.monotonic()
+    result = run(server="node1", backend="beam_nodes", state="ready", wait=True, wait_sleep=5)
+    assert time.monotonic() - started < 2
+    assert not result["changed"] and result["wait_result"] == "up" and result["waited"] < 0.5
+
+
+def test_drain_timeout_fails_and_says_the_member_stays_drained(lb, fake_server):
+    _fake, run = lb({"beam_nodes": {"node1": fake_server(scur=2, qcur=1)}})
+    result = run(server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout=0.3)
+    assert result["failed"] and result["changed"]
+    assert "beam_nodes/node1: status DRAIN, 2 sessions, 1 queued" in result["msg"]
+    assert "stays in drain" in result["msg"]
+
+
+def test_shutdown_sessions_after_the_timeout(lb, fake_server):
+    fake, run = lb({"beam_nodes": {"node1": fake_server(scur=2)}})
+    result = run(
+        server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout=0.3, shutdown_sessions=True
+    )
+    assert result["wait_result"] == "sessions_shut_down" and result["sessions"] == 0
+    assert fake.set_commands[-1] == "shutdown sessions server beam_nodes/node1"
+    assert "were cut" in json.dumps(result["warnings"])
+
+
+def test_unknown_backend_or_server_changes_nothing(lb):
+    fake, run = lb()
+    result = run(server="node1", backend=["beam_nodes", "nope"], state="maint")
+    assert result["failed"] and not result["changed"] and "Backend 'nope' not found" in result["msg"]
+    result = run(server="ghost", backends=["beam_nodes"], state="maint")
+    assert result["failed"] and "Server 'ghost' not found in backend 'beam_nodes'" in result["msg"]
+    result = run(server="ghost", state="maint")
+    assert result["failed"] and "'ghost' is in no backend" in result["msg"]
+    assert fake.set_commands == []
+
+
+def test_member_of_several_backends_weight_then_state(lb, fake_server):
+    fake, run = lb({"http": {"n1": fake_server(admin=1)}, "ws": {"n1": fake_server(admin=1)}, "x": {}})
+    result = run(server="n1", state="ready", weight=10, wait=True)
+    assert [m["backend"] for m in result["members"]] == ["http", "ws"]
+    assert fake.set_commands == [
+        "set server http/n1 weight 10",
+        "set server http/n1 state ready",
+        "set server ws/n1 weight 10",
+        "set server ws/n1 state ready",
+    ]
+    assert {m["after"]["weight"] for m in result["members"]} == {10}
+    assert result["wait_result"] == "up"
+
+
+def test_weight_alone_and_its_bounds(lb):
+    _fake, run = lb()
+    result = run(server="node2", backend="beam_nodes", weight=0)
+    assert result["changed"] and result["wait_result"] == "not_requested"
+    assert result["members"][0]["after"] == dict(result["members"][0]["before"], weight=0)
+    result = run(server="node2", backend="beam_nodes", weight=257)
+    assert result["failed"] and "between 0 and 256" in result["msg"]
+
+
+def test_socket_below_admin_level_changes_nothing(lb):
+    fake, run = lb()
+    fake.level = "operator"
+    result = run(server="node1", backend="beam_nodes", state="drain")
+    assert result["failed"] and "not at admin level" in result["msg"]
+    assert fake.set_commands == []
+
+
+def test_unreachable_socket_is_named(run_module, tmp_path):
+    result = run_module(lb_member, {"socket": str(tmp_path / "gone.sock"), "server": "n", "state": "drain"})
+    assert result["failed"] and "gone.sock" in result["msg"] and "does not exist" in result["msg"]
