@@ -1,0 +1,274 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The release layout of a node and its deploy state (target side, standard library only).
+
+Layout under a release root ``<root>``::
+
+    releases/<vsn>/                  one unpacked release per version
+    current -> releases/<vsn>        relative symlink, switched atomically
+    .beamops/history.json            deploy state, see below
+    .beamops/tarballs/<name>-<vsn>.tar.gz   the tarballs as received (skip re-transfers)
+    .beamops/lock                    flock held while the state changes
+
+history.json (``format`` 1)::
+
+    {"format": 1, "name": "app", "previous": "1.0.0",
+     "versions": {"1.1.0": {"sha256": "<hex>", "installed_at": <epoch s>}},
+     "events": [{"at": <epoch s>, "action": "current", "from": "1.0.0", "to": "1.1.0"}, ...]}
+
+The ``current`` version is always read from the symlink, never from the history.
+This is a private module_utils file: its interface may change without notice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+
+from ansible_collections.beamops.deploy.plugins.module_utils import _tar
+
+HISTORY_FORMAT = 1
+MAX_EVENTS = 50
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+_TMP_PREFIX = ".beamops-tmp-"
+
+
+def validate_version(version: str) -> str | None:
+    """None when ``version`` is usable as a directory name, else why not."""
+    if not version:
+        return "it is empty"
+    if "/" in version or "\\" in version:
+        return "it contains a path separator"
+    if ".." in version:
+        return "it contains '..'"
+    if not _VERSION_RE.match(version):
+        return "use letters, digits and . _ + ~ - only, starting with a letter or digit, at most 128"
+    return None
+
+
+def validate_name(name: str) -> str | None:
+    """None when ``name`` is usable as a release name in file names, else why not."""
+    if not name or ".." in name or not _NAME_RE.match(name):
+        return "use letters, digits and . _ - only, starting with a letter or digit, no '..'"
+    return None
+
+
+def check_inputs(name: str, version: str, checksum: str | None, keep: int | None, root: str):
+    """None when the module's inputs are usable, else (what failed, why, what to do)."""
+    why = validate_version(version)
+    if why:
+        return "invalid version", f"{version!r}: {why}", "use a plain release version"
+    why = validate_name(name)
+    if why:
+        return "invalid name", f"{name!r}: {why}", "use the release name of the tarball"
+    if checksum and not _SHA256_RE.match(checksum):
+        return "invalid checksum", "it is not 64 hexadecimal digits", "give the SHA-256 of the tarball"
+    if keep is not None and keep < 1:
+        return "invalid keep", f"{keep} is below 1", "keep at least 1 version"
+    if not os.path.isabs(root):
+        return "invalid root", "it is not an absolute path", "give an absolute root"
+    return None
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def inspect_tarball(path: str, name: str, version: str) -> bool:
+    """Check every member of a release tarball and that it holds releases/<version>/<name>.rel.
+
+    Returns whether member names carry ``./`` prefixes. Raises _tar.UnsafeArchiveError or
+    ValueError with the reason.
+    """
+    checked = _tar.check_members(_tar.read_members(path))
+    rel = f"releases/{version}/{name}.rel"
+    if rel not in {n for n, _ in checked}:
+        raise ValueError(f"{path} is not release {name} {version}: it has no {rel}")
+    return any(m.name.startswith("./") for _, m in checked)
+
+
+class Layout:
+    """Paths of one release root."""
+
+    def __init__(self, root: str, name: str) -> None:
+        self.root = root
+        self.name = name
+        self.releases = os.path.join(root, "releases")
+        self.current = os.path.join(root, "current")
+        self.state = os.path.join(root, ".beamops")
+        self.history = os.path.join(self.state, "history.json")
+        self.tarballs = os.path.join(self.state, "tarballs")
+        self.lock = os.path.join(self.state, "lock")
+
+    def release_dir(self, version: str) -> str:
+        return os.path.join(self.releases, version)
+
+    def tarball(self, version: str) -> str:
+        return os.path.join(self.tarballs, f"{self.name}-{version}.tar.gz")
+
+    def staged_tarball(self, version: str) -> str:
+        return os.path.join(self.current, "releases", version, f"{self.name}.tar.gz")
+
+    def staged_rel(self, version: str) -> str:
+        return os.path.join(self.current, "releases", version, f"{self.name}.rel")
+
+    def current_version(self) -> str | None:
+        """The version ``current`` points at, when it is a link into releases/."""
+        try:
+            target = os.readlink(self.current)
+        except OSError:
+            return None
+        resolved = os.path.normpath(os.path.join(self.root, target))
+        if os.path.dirname(resolved) != os.path.normpath(self.releases):
+            return None
+        return os.path.basename(resolved)
+
+    def installed_versions(self) -> list[str]:
+        """Unpacked versions (directories of releases/ with a valid version name), sorted by name."""
+        try:
+            entries = os.listdir(self.releases)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            e for e in entries if validate_version(e) is None and os.path.isdir(os.path.join(self.releases, e))
+        )
+
+
+def empty_history(name: str) -> dict:
+    return {"format": HISTORY_FORMAT, "name": name, "previous": None, "versions": {}, "events": []}
+
+
+def read_history(layout: Layout) -> dict:
+    try:
+        with open(layout.history, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return empty_history(layout.name)
+    if not isinstance(data, dict) or data.get("format") != HISTORY_FORMAT:
+        raise ValueError(f"{layout.history} is not a history file of format {HISTORY_FORMAT}")
+    base = empty_history(layout.name)
+    base.update(data)
+    return base
+
+
+def write_history(layout: Layout, history: dict) -> None:
+    history["events"] = history["events"][-MAX_EVENTS:]
+    write_atomic(layout.history, json.dumps(history, indent=2, sort_keys=True).encode() + b"\n")
+
+
+def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def copy_atomic(src: str, dest: str, mode: int = 0o644) -> None:
+    """Copy ``src`` to ``dest`` through a temporary file beside ``dest`` and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=os.path.dirname(dest))
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as source:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+        os.chmod(tmp, mode)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def locked(layout: Layout):
+    """Hold an exclusive flock on .beamops/lock (one deploy at a time per root)."""
+    with open(layout.lock, "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def unpack_atomic(tarball: str, dest: str, replace: bool = False) -> int:
+    """Unpack ``tarball`` into a temporary directory beside ``dest``, then rename it into place.
+
+    On any failure the temporary directory is removed and ``dest`` is untouched. With
+    ``replace`` an existing ``dest`` is swapped out (renamed aside, then removed).
+    """
+    parent = os.path.dirname(dest)
+    tmp = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=parent)
+    aside = None
+    try:
+        os.chmod(tmp, 0o755)
+        count = _tar.unpack(tarball, tmp)
+        if replace and os.path.lexists(dest):
+            aside = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=parent)
+            os.rename(dest, os.path.join(aside, "old"))
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if aside and not os.path.lexists(dest):
+            os.rename(os.path.join(aside, "old"), dest)
+        raise
+    finally:
+        if aside:
+            shutil.rmtree(aside, ignore_errors=True)
+    return count
+
+
+def switch_current(layout: Layout, version: str) -> None:
+    """Point ``current`` at releases/<version>: a temporary symlink renamed over it."""
+    tmp = os.path.join(layout.root, f"{_TMP_PREFIX}current-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(os.path.join("releases", version), tmp)
+    try:
+        os.replace(tmp, layout.current)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def version_age(layout: Layout, history: dict, version: str) -> float:
+    """When a version was installed: the history's record, else its directory's mtime."""
+    record = history["versions"].get(version) or {}
+    if isinstance(record.get("installed_at"), (int, float)):
+        return float(record["installed_at"])
+    try:
+        return os.stat(layout.release_dir(version)).st_mtime
+    except OSError:
+        return 0.0
+
+
+def prune_plan(versions: list[str], ages: dict[str, float], keep: int, protected: set[str]) -> list[str]:
+    """Versions to remove, oldest first, so that at most ``keep`` remain; never a protected one."""
+    excess = len(versions) - keep
+    if excess <= 0:
+        return []
+    candidates = sorted((v for v in versions if v not in protected), key=lambda v: (ages.get(v, 0.0), v))
+    return candidates[:excess]
+
+
+def record_event(history: dict, action: str, **fields) -> None:
+    history["events"].append({"at": round(time.time(), 3), "action": action, **fields})
