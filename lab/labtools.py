@@ -28,6 +28,7 @@ NODES = tuple(f"{PREFIX}-node{i}" for i in (1, 2, 3))
 LB = f"{PREFIX}-lb"
 APP = "beamops_sample"
 APP_ROOT = "/opt/beamops_sample"
+RELEASES_DIR = os.environ.get("BEAMOPS_RELEASES_DIR", str(LAB_DIR.parent / ".build" / "releases"))
 
 
 def loadgen_command(duration: float, *extra: str) -> list[str]:

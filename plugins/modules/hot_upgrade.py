@@ -135,6 +135,7 @@ relup_from:
   sample: ["1.0.0"]
 """
 
+import json
 import os
 import shutil
 import tarfile
@@ -290,6 +291,7 @@ class HotUpgrade:
         after = self.status("verify")
         if after["running_version"] != version:
             self.fail(f"node {self.node.name} runs {after['running_version']} after installing {version}")
+        self.write_record(version=version, from_version=running)
         if self.p["permanent"]:
             self.make_permanent(version)
 
@@ -340,6 +342,23 @@ class HotUpgrade:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copy2(tarball, target)
 
+    def record_path(self) -> str:
+        return os.path.join(self.release.path, "releases", ".beamops-hot-upgrade.json")
+
+    def read_record(self) -> dict:
+        """The last upgrade or rollback this module made on the node (what a rollback returns to)."""
+        try:
+            with open(self.record_path(), encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return {}
+
+    def write_record(self, **record) -> None:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.record_path()), prefix=".beamops-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(record, handle)
+        os.replace(tmp, self.record_path())
+
     def make_permanent(self, version: str) -> None:
         self.result["changed"] = True
         if self.module.check_mode:
@@ -359,9 +378,17 @@ class HotUpgrade:
         self.result["from_version"] = running
         statuses = {r["version"]: r["status"] for r in before["releases"]}
         target = self.p["version"]
-        if target is None:
-            olds = [r["version"] for r in before["releases"] if r["status"] == "old"]
-            target = permanent if running != permanent else (olds[0] if olds else None)
+        if target is None and running != permanent:
+            target = permanent
+        elif target is None:
+            record = self.read_record()
+            if record.get("version") == running and record.get("from_version"):
+                target = record["from_version"]
+            elif record.get("rolled_back_to") == running:
+                return  # already rolled back: nothing newer to leave
+            else:
+                olds = [r["version"] for r in before["releases"] if r["status"] == "old"]
+                target = olds[0] if olds else None
         if target is None:
             self.fail(
                 f"node {self.node.name} knows no previous release to roll back to (releases: {format_term(statuses)})"
@@ -384,10 +411,11 @@ class HotUpgrade:
                 self.fail(f"node {self.node.name} runs {after.get('running_version')} after restarting onto {target}")
             self.result.update(version=target, permanent_version=after.get("permanent_version"))
             self.fix_start_script(target)
-            return
-        self.rpc_install(target, before)
-        self.make_permanent(target)
-        self.status("verify")
+        else:
+            self.rpc_install(target, before)
+            self.make_permanent(target)
+            self.status("verify")
+        self.write_record(version=target, rolled_back_to=target, rolled_back_from=running)
 
 
 def main() -> None:
