@@ -60,7 +60,8 @@ class ReleaseRoot:
                         return match.group(1)
         except OSError:
             return None
-        return None
+        # mix releases read their version from releases/start_erl.data at start.
+        return self.start_erl_data()[1]
 
     def start_erl_data(self) -> tuple[str | None, str | None]:
         """(erts version, release version) from releases/start_erl.data."""
@@ -93,6 +94,9 @@ class ReleaseRoot:
                     host = socket.gethostname()
                     name = f"{name}@{host.split('.')[0] if flag == '-sname' else socket.getfqdn()}"
                 return flag, name
+        if glob.glob(os.path.join(self.path, "releases", "*", "env.sh")):
+            # A mix release: RELEASE_NODE defaults to the release name, with short names.
+            return "-sname", f"{self.name}@{socket.gethostname().split('.')[0]}"
         raise OtpError(f"no -sname or -name in the vm.args of {self.path}: cannot address the node")
 
     def erl(self) -> str:

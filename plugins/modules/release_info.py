@@ -72,6 +72,11 @@ current:
   returned: always
   type: str
   sample: "1.1.0"
+previous:
+  description: The version C(current) pointed at before the last switch (the rollback target), from C(<root>/.beamops/history.json).
+  returned: always
+  type: str
+  sample: "1.0.0"
 release_root:
   description: The release directory a cold start uses (the target of C(current)).
   returned: always
@@ -135,6 +140,7 @@ warnings_text:
   sample: ""
 """
 
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -147,6 +153,15 @@ def installed_versions(root: str, name: str) -> list[str]:
     if not os.path.islink(os.path.join(root, "current")) or not os.path.isdir(releases):
         return []
     return sorted(entry for entry in os.listdir(releases) if os.path.isfile(os.path.join(releases, entry, "bin", name)))
+
+
+def previous_version(root: str) -> str | None:
+    """The rollback target the release module recorded (.beamops/history.json)."""
+    try:
+        with open(os.path.join(root, ".beamops", "history.json"), encoding="utf-8") as handle:
+            return json.load(handle).get("previous")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def gather(module: AnsibleModule) -> dict:
@@ -186,6 +201,7 @@ def gather(module: AnsibleModule) -> dict:
         "changed": False,
         "installed": installed_versions(root, name),
         "current": current,
+        "previous": previous_version(root),
         "release_root": release.path,
         "running_root": running_root,
         "start_script_version": script_version,
