@@ -13,7 +13,6 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.beamops.deploy.plugins.module_utils import _release
 
 MODULE = "beamops.deploy.release"
-INTERNAL = ("_remote_src", "_src_sha256")
 
 
 def _sha256(path: str) -> str:
@@ -49,8 +48,6 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
-        if any(key in args for key in INTERNAL):
-            return self._fail(result, f"{', '.join(INTERNAL)} are set by the action plugin, not by tasks")
         state = args.get("state", "present")
         name, version, root = args.get("name"), args.get("version"), args.get("root")
         src = args.pop("src", None)
@@ -78,12 +75,14 @@ class ActionModule(ActionBase):
                 remote = None
                 if self._remote_sha256(kept, task_vars) == sha:
                     remote = kept
-                elif not self._task.check_mode:
+                elif not self._play_context.check_mode:
                     remote = self._connection._shell.join_path(self._connection._shell.tmpdir, "release.tar.gz")
                     self._transfer_file(local, remote)
                     self._fixup_perms2((self._connection._shell.tmpdir, remote))
                     transferred = True
-                args.update(_remote_src=remote, _src_sha256=sha)
+                # The module gets the tarball's path on the target (none in check mode before a
+                # transfer) and the controller's SHA-256, which it checks again before unpacking.
+                args.update(src=remote, checksum=sha)
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
         except AnsibleError as exc:
             return self._fail(result, str(exc))

@@ -95,9 +95,9 @@ def inspect_tarball(path: str, name: str, version: str) -> bool:
     """
     checked = _tar.check_members(_tar.read_members(path))
     rel = f"releases/{version}/{name}.rel"
-    if rel not in {n for n, _ in checked}:
+    if rel not in {pair[0] for pair in checked}:
         raise ValueError(f"{path} is not release {name} {version}: it has no {rel}")
-    return any(m.name.startswith("./") for _, m in checked)
+    return any(pair[1].name.startswith("./") for pair in checked)
 
 
 class Layout:

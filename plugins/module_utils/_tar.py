@@ -157,7 +157,7 @@ def extract_all(archive: tarfile.TarFile, dest: str, checked: list[tuple[str, ta
             if source is None:
                 raise UnsafeArchiveError(f"member {member.name!r} has no readable data")
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600)
-            with os.fdopen(fd, "wb") as out, source:
+            with source, os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(source, out, 1024 * 1024)
             os.chmod(path, _safe_mode(member))
             os.utime(path, (member.mtime, member.mtime))

@@ -17,7 +17,8 @@ description:
     directory renamed into place, so a failure leaves nothing half-made.
   - Switches C(<root>/current) atomically, recording the version it pointed at as RV(previous) in
     C(<root>/.beamops/history.json); stages tarballs for hot upgrades; prunes old versions.
-author: beamops.deploy contributors
+author:
+  - beamops.deploy contributors (@beamops)
 attributes:
   action:
     description: An action plugin of the same name runs on the controller and does the upload.
@@ -50,12 +51,15 @@ options:
     description:
       - Path of the release tarball on the control node.
       - Required when O(state) is V(present), V(current) or V(staged).
+      - The action plugin sends it to the target when needed and hands the module its path there.
     type: path
   checksum:
     description:
       - Expected SHA-256 of the tarball (64 hexadecimal digits).
       - Checked on the control node before anything is sent, and on the target before anything
         is unpacked or staged.
+      - When omitted, the action plugin passes the SHA-256 it computed on the control node, so
+        that the transfer is verified too.
     type: str
   state:
     description:
@@ -202,7 +206,7 @@ class ReleaseManager:
         problem = _release.check_inputs(p["name"], self.version, p["checksum"], p["keep"], p["root"])
         if problem:
             self.fail(*problem)
-        if p["state"] != "absent" and not (p["_remote_src"] or p["_src_sha256"]):
+        if p["state"] != "absent" and not (p["src"] or p["checksum"]):
             self.fail("missing src", f"state={p['state']} needs a tarball", "set src")
 
     def read(self) -> None:
@@ -217,18 +221,16 @@ class ReleaseManager:
 
     def source(self) -> tuple[str | None, str]:
         """The tarball on the target (None in check mode before a transfer) and its SHA-256."""
-        remote = self.p["_remote_src"]
+        remote, expected = self.p["src"], self.p["checksum"]
         if remote and os.path.isfile(remote):
             sha = _release.sha256_file(remote)
-        elif self.module.check_mode and self.p["_src_sha256"]:
-            remote, sha = None, self.p["_src_sha256"]
+        elif self.module.check_mode and expected:
+            remote, sha = None, expected.lower()
         else:
             self.fail("no tarball", f"{remote or 'src'} is not on the target", "run the task with src set")
-        expected = self.p["checksum"]
-        if expected and sha.lower() != expected.lower():
-            self.fail("checksum mismatch", f"the tarball has sha256 {sha}, not {expected}", "check the artifact")
-        if self.p["_src_sha256"] and sha != self.p["_src_sha256"]:
-            self.fail("transfer corrupted", f"sha256 {sha} on the target, {self.p['_src_sha256']} sent", "retry")
+        if expected and sha != expected.lower():
+            why = f"the tarball on the target has sha256 {sha}, not {expected}"
+            self.fail("checksum mismatch", why, "check the artifact, or retry if the transfer broke")
         if remote:
             try:
                 self.dotted = _release.inspect_tarball(remote, self.p["name"], self.version)
@@ -379,9 +381,6 @@ def main() -> None:
             "state": {"type": "str", "default": "present", "choices": ["present", "current", "staged", "absent"]},
             "keep": {"type": "int"},
             "force": {"type": "bool", "default": False},
-            # Set by the action plugin: the tarball's path on the target and its controller sha256.
-            "_remote_src": {"type": "path"},
-            "_src_sha256": {"type": "str"},
         },
         supports_check_mode=True,
     )

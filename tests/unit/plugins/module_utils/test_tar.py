@@ -110,7 +110,7 @@ def test_modes_lose_setuid_and_group_write(tmp_path):
 def test_root_entry_and_dot_prefix_are_normalized():
     members = [tarfile.TarInfo("./"), tarfile.TarInfo("./bin/app")]
     members[0].type = tarfile.DIRTYPE
-    assert [n for n, _ in _tar.check_members(members)] == ["bin/app"]
+    assert [pair[0] for pair in _tar.check_members(members)] == ["bin/app"]
 
 
 def test_data_filter_is_an_extra_guard_when_present(tmp_path, monkeypatch):

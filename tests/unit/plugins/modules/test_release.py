@@ -54,13 +54,13 @@ class Node:
         params.update(_ansible_check_mode=check, _ansible_diff=True)
         if src:
             kept = self.root / ".beamops" / "tarballs" / f"app-{version}.tar.gz"
-            params["_src_sha256"] = sha(src)
+            params["checksum"] = params.get("checksum") or sha(src)
             if kept.is_file() and sha(kept) == sha(src):
-                params["_remote_src"] = str(kept)
+                params["src"] = str(kept)
             elif not check:
                 self.upload.mkdir(exist_ok=True)
                 shutil.copy(src, self.upload / "release.tar.gz")
-                params["_remote_src"] = str(self.upload / "release.tar.gz")
+                params["src"] = str(self.upload / "release.tar.gz")
         with patch_module_args(params), pytest.raises(SystemExit):
             release.main()
         return json.loads(self.capsys.readouterr().out)
