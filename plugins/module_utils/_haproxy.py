@@ -268,15 +268,14 @@ def wait_outcome(goal: str, members: list[Member]) -> str | None:
     """One step of the wait: the outcome once every member is there, else None (keep waiting).
 
     goal 'up': every member UP. goal 'drained': every member has 0 sessions and 0 queued, or
-    is down (a DOWN member gets no new traffic: waiting for it would only burn the timeout).
+    is DOWN (a DOWN member gets no new traffic: waiting for it would only burn the timeout).
     """
     if goal == "up":
         return "up" if all(m.is_up() for m in members) else None
-    if all(m.is_drained() for m in members):
-        return "drained"
-    if all(m.is_drained() or m.is_down() for m in members):
-        return "member_down"
-    return None
+    if not all(m.is_drained() or m.is_down() for m in members):
+        return None
+    # A DOWN member is reported as such, sessions or not: the caller learns it was not serving.
+    return "member_down" if any(m.is_down() for m in members) else "drained"
 
 
 def wait_for(

@@ -181,8 +181,9 @@ waited:
 wait_result:
   description:
     - V(not_requested) without O(wait), V(check_mode) in check mode, V(up) once every member is UP,
-      V(drained) once it has no session and no queued request, V(member_down) when a member is DOWN
-      (it gets no traffic, no need to wait), V(sessions_shut_down) after O(shutdown_sessions) cut sessions.
+      V(drained) once it has no session and no queued request, V(member_down) at once when a member is DOWN
+      (it was not serving; sessions it may still hold are in RV(sessions)), V(sessions_shut_down) after
+      O(shutdown_sessions) cut sessions.
   returned: success
   type: str
   sample: drained

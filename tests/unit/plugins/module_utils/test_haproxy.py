@@ -115,6 +115,7 @@ def test_wait_outcome_per_goal():
     assert wait_outcome("drained", [member("DRAIN", qcur=1)]) is None
     # A DOWN member is done at once, whatever its counters say.
     assert wait_outcome("drained", [member("DOWN", op=0, scur=2)]) == "member_down"
+    assert wait_outcome("drained", [member("DOWN", op=0), member("DRAIN")]) == "member_down"
     assert wait_outcome("drained", [member("DOWN", op=0, scur=2), member("DRAIN", scur=1)]) is None
 
 
