@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import grp
 import hashlib
 import json
 import os
+import pwd
 import re
 import shutil
 import tempfile
@@ -184,13 +186,21 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-def copy_atomic(src: str, dest: str, mode: int = 0o644) -> None:
-    """Copy ``src`` to ``dest`` through a temporary file beside ``dest`` and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=os.path.dirname(dest))
+def copy_atomic(src: str, dest: str, mode: int = 0o644, uid: int = -1, gid: int = -1) -> None:
+    """Copy ``src`` to ``dest`` through a temporary file beside ``dest`` and a rename.
+
+    A missing parent directory is made (owned by ``uid``/``gid``, -1: unchanged).
+    """
+    parent = os.path.dirname(dest)
+    if not os.path.isdir(parent):
+        os.makedirs(parent, mode=0o755)
+        os.chown(parent, uid, gid)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=parent)
     try:
         with os.fdopen(fd, "wb") as out, open(src, "rb") as source:
             shutil.copyfileobj(source, out, 1024 * 1024)
         os.chmod(tmp, mode)
+        os.chown(tmp, uid, gid)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -209,11 +219,38 @@ def locked(layout: Layout):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def unpack_atomic(tarball: str, dest: str, replace: bool = False) -> int:
+def resolve_ids(owner: str | None, group: str | None) -> tuple[int, int]:
+    """uid and gid of a user and group name (or number); -1 for None. KeyError when unknown."""
+
+    def lookup(value, by_name, field):
+        if value is None:
+            return -1
+        return int(value) if str(value).isdigit() else getattr(by_name(value), field)
+
+    return lookup(owner, pwd.getpwnam, "pw_uid"), lookup(group, grp.getgrnam, "gr_gid")
+
+
+def owned_by(path: str, uid: int, gid: int) -> bool:
+    st = os.lstat(path)
+    return uid in (-1, st.st_uid) and gid in (-1, st.st_gid)
+
+
+def chown_tree(path: str, uid: int, gid: int) -> None:
+    """lchown ``path`` and everything below it (links themselves, never their targets)."""
+    if uid == -1 and gid == -1:
+        return
+    os.lchown(path, uid, gid)
+    for base, dirs, files in os.walk(path):
+        for entry in dirs + files:
+            os.lchown(os.path.join(base, entry), uid, gid)
+
+
+def unpack_atomic(tarball: str, dest: str, replace: bool = False, uid: int = -1, gid: int = -1) -> int:
     """Unpack ``tarball`` into a temporary directory beside ``dest``, then rename it into place.
 
     On any failure the temporary directory is removed and ``dest`` is untouched. With
-    ``replace`` an existing ``dest`` is swapped out (renamed aside, then removed).
+    ``replace`` an existing ``dest`` is swapped out (renamed aside, then removed). ``uid`` and
+    ``gid`` (-1: unchanged) own the whole tree before it is renamed into place.
     """
     parent = os.path.dirname(dest)
     tmp = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=parent)
@@ -221,6 +258,7 @@ def unpack_atomic(tarball: str, dest: str, replace: bool = False) -> int:
     try:
         os.chmod(tmp, 0o755)
         count = _tar.unpack(tarball, tmp)
+        chown_tree(tmp, uid, gid)
         if replace and os.path.lexists(dest):
             aside = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=parent)
             os.rename(dest, os.path.join(aside, "old"))
@@ -234,6 +272,14 @@ def unpack_atomic(tarball: str, dest: str, replace: bool = False) -> int:
         if aside:
             shutil.rmtree(aside, ignore_errors=True)
     return count
+
+
+def remove_version(layout: Layout, version: str) -> None:
+    """Remove an unpacked version and its kept tarball (whichever exists)."""
+    if os.path.isdir(layout.release_dir(version)):
+        shutil.rmtree(layout.release_dir(version))
+    if os.path.exists(layout.tarball(version)):
+        os.unlink(layout.tarball(version))
 
 
 def switch_current(layout: Layout, version: str) -> None:

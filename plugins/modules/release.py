@@ -79,6 +79,12 @@ options:
         the history, else by directory time).
       - The current version, the previous one and O(version) are never pruned, so more may remain.
     type: int
+  owner:
+    description: User (name or number) that owns the unpacked release and the staged tarball.
+    type: str
+  group:
+    description: Group (name or number) that owns the unpacked release and the staged tarball.
+    type: str
   force:
     description:
       - Replace a version that is installed from a tarball with another SHA-256.
@@ -87,10 +93,9 @@ options:
     type: bool
     default: false
 notes:
-  - The target needs Python's standard library only.
   - In check mode a tarball not yet on the target is not inspected.
-  - The staged tarball is checked like an unpacked one, and refused when its members carry C(./)
-    prefixes (C(release_handler) then cannot find C(releases/<version>/<name>.rel)).
+  - A staged tarball whose members carry C(./) prefixes is refused (C(release_handler) could not
+    find C(releases/<version>/<name>.rel) in it).
 """
 
 EXAMPLES = r"""
@@ -171,7 +176,6 @@ staged_path:
 """
 
 import os
-import shutil
 import time
 from collections.abc import Callable
 
@@ -206,6 +210,10 @@ class ReleaseManager:
         problem = _release.check_inputs(p["name"], self.version, p["checksum"], p["keep"], p["root"])
         if problem:
             self.fail(*problem)
+        try:
+            self.uid, self.gid = _release.resolve_ids(p["owner"], p["group"])
+        except KeyError as exc:
+            self.fail("unknown owner or group", str(exc), "create it first or fix owner/group")
         if p["state"] != "absent" and not (p["src"] or p["checksum"]):
             self.fail("missing src", f"state={p['state']} needs a tarball", "set src")
 
@@ -244,6 +252,8 @@ class ReleaseManager:
         if exists and recorded in (None, sha):
             if recorded is None:
                 self.steps.append((False, self._adopt, (sha,)))
+            if not _release.owned_by(self.path, self.uid, self.gid):
+                self.steps.append((True, _release.chown_tree, (self.path, self.uid, self.gid)))
             return
         if exists and not self.p["force"]:
             why = f"it is installed from sha256 {recorded}, the tarball has {sha}"
@@ -260,7 +270,7 @@ class ReleaseManager:
     def _unpack(self, remote: str, sha: str, replace: bool) -> None:
         os.makedirs(self.layout.releases, exist_ok=True)
         try:
-            _release.unpack_atomic(remote, self.path, replace=replace)
+            _release.unpack_atomic(remote, self.path, replace=replace, uid=self.uid, gid=self.gid)
         except (_tar.UnsafeArchiveError, OSError, EOFError) as exc:
             self.fail("unpack failed", str(exc), "nothing was left behind; fix the tarball or the disk and retry")
         self.history["versions"][self.version] = {"sha256": sha, "installed_at": time.time()}
@@ -296,8 +306,7 @@ class ReleaseManager:
         self.steps.append((True, self._stage, (remote, target)))
 
     def _stage(self, remote: str, target: str) -> None:
-        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
-        _release.copy_atomic(remote, target)
+        _release.copy_atomic(remote, target, uid=self.uid, gid=self.gid)
         _release.record_event(self.history, "staged", version=self.version, path=target)
 
     def plan_absent(self) -> None:
@@ -309,10 +318,7 @@ class ReleaseManager:
             self.versions = [v for v in self.versions if v != self.version]
 
     def _remove(self, version: str) -> None:
-        if os.path.isdir(self.layout.release_dir(version)):
-            shutil.rmtree(self.layout.release_dir(version))
-        if os.path.exists(self.layout.tarball(version)):
-            os.unlink(self.layout.tarball(version))
+        _release.remove_version(self.layout, version)
         self.history["versions"].pop(version, None)
         _release.record_event(self.history, "removed", version=version)
 
@@ -380,6 +386,8 @@ def main() -> None:
             "checksum": {"type": "str"},
             "state": {"type": "str", "default": "present", "choices": ["present", "current", "staged", "absent"]},
             "keep": {"type": "int"},
+            "owner": {"type": "str"},
+            "group": {"type": "str"},
             "force": {"type": "bool", "default": False},
         },
         supports_check_mode=True,

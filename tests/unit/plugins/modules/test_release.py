@@ -220,3 +220,26 @@ def test_adopts_a_release_unpacked_by_someone_else(node):
     assert result["changed"] is False
     assert node.history()["versions"]["1.0.0"]["sha256"] == sha(src)
     assert "adopted" in json.dumps(result)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_owner_and_group_of_release_and_staged_tarball(node):
+    src = node.tarball("1.0.0")
+    first = node.run("1.0.0", src=src, state="current", owner="65534", group="65534")
+    assert first["changed"] is True
+    for path in ("releases/1.0.0", "releases/1.0.0/bin/app", "releases/1.0.0/releases/1.0.0/app.rel"):
+        st = os.lstat(node.root / path)
+        assert (st.st_uid, st.st_gid) == (65534, 65534), path
+    assert node.run("1.0.0", src=src, state="current", owner="65534", group="65534")["changed"] is False
+    back = node.run("1.0.0", src=src, state="current", owner="0")
+    assert back["changed"] is True
+    assert os.lstat(node.root / "releases/1.0.0/bin/app").st_uid == 0
+    node.run("1.1.0", src=node.tarball("1.1.0"), state="staged", owner="65534", group="65534")
+    staged = node.root / "releases/1.0.0/releases/1.1.0/app.tar.gz"
+    assert (os.lstat(staged).st_uid, os.lstat(staged.parent).st_uid) == (65534, 65534)
+
+
+def test_unknown_owner_fails_before_anything(node):
+    result = node.run("1.0.0", src=node.tarball("1.0.0"), owner="no-such-user-beamops")
+    assert result["failed"] is True and "unknown owner or group" in result["msg"]
+    assert node.listing() == []
