@@ -60,7 +60,7 @@ options:
   socket:
     description:
       - Path of HAProxy's admin unix socket on the host running the task (C(stats socket ... level admin)).
-      - Ignored when O(host) is set.
+      - Mutually exclusive with O(host); the default is not used when O(host) is set.
     type: path
     default: /run/haproxy/admin.sock
   host:
@@ -165,17 +165,17 @@ members:
       after: {state: drain, weight: 1, status: DRAIN, admin_flags: [forced_drain], sessions: 0, queue: 0, check: ""}
 sessions:
   description: Current sessions of the member, summed over its backends, when the module returned.
-  returned: success
+  returned: success, and when a wait times out
   type: int
   sample: 0
 queue:
   description: Queued requests of the member, summed over its backends, when the module returned.
-  returned: success
+  returned: success, and when a wait times out
   type: int
   sample: 0
 waited:
   description: Seconds spent waiting (V(0) without O(wait)).
-  returned: success
+  returned: success, and when a wait times out
   type: float
   sample: 0.41
 wait_result:
@@ -209,6 +209,7 @@ class LbMember:
         self.params = module.params
         self.server = self.params["server"]
         self.changed = False
+        self.partial: dict = {}
 
     def backends(self) -> list[str]:
         if self.params["backend"]:
@@ -284,6 +285,11 @@ class LbMember:
                 f"it stays in {self.params['state']}: raise wait_timeout, set shutdown_sessions, "
                 "or look at what holds the sessions (`show sess`)"
             )
+        self.partial = {
+            "sessions": sum(m.scur for m in members),
+            "queue": sum(m.qcur for m in members),
+            "waited": round(waited, 3),
+        }
         raise HAProxyError(
             f"Waiting for {self.server} to be {goal} timed out after {waited:.1f}s ({details}); {advice}."
         )
@@ -357,7 +363,7 @@ def main() -> None:
     try:
         result = manager.run()
     except HAProxyError as exc:
-        module.fail_json(msg=str(exc), changed=manager.changed, server=params["server"])
+        module.fail_json(msg=str(exc), changed=manager.changed, server=params["server"], **manager.partial)
     module.exit_json(**result)
 
 

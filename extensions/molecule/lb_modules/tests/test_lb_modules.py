@@ -5,7 +5,7 @@
 Draining under load keeps every request, and a node stopped after its drain loses none, while
 the same stop without a drain loses some. The early returns (a DOWN member, a member already UP),
 the errors that change nothing, and a flapping service that never passes a probe.
-The figures measured are written to figures.json in Molecule's ephemeral directory.
+The figures measured are written to .build/figures/<lab>-lb_modules.json (kept after destroy).
 """
 
 import json
@@ -32,9 +32,9 @@ def figures():
     yield FIGURES
     text = json.dumps(FIGURES, indent=2, sort_keys=True)
     print(text)
-    where = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY")
-    if where:
-        Path(where, "figures.json").write_text(text + "\n", encoding="utf-8")
+    build = Path(os.environ.get("BEAMOPS_BUILD_DIR", labtools.LAB_DIR.parent / ".build"))
+    (build / "figures").mkdir(parents=True, exist_ok=True)
+    (build / "figures" / f"{labtools.PREFIX}-lb_modules.json").write_text(text + "\n", encoding="utf-8")
 
 
 def lb_member(args: dict, unix: bool = True) -> dict:

@@ -73,6 +73,7 @@ def test_drain_timeout_fails_and_says_the_member_stays_drained(lb, fake_server):
     assert result["failed"] and result["changed"]
     assert "beam_nodes/node1: status DRAIN, 2 sessions, 1 queued" in result["msg"]
     assert "stays in drain" in result["msg"]
+    assert (result["sessions"], result["queue"]) == (2, 1) and result["waited"] >= 0.3
 
 
 def test_shutdown_sessions_after_the_timeout(lb, fake_server):
