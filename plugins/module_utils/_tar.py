@@ -17,13 +17,21 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
+import zlib
 
 # A name component a release never needs and a hostile archive likes.
 _FORBIDDEN_COMPONENTS = frozenset(("..",))
 
 
-class UnsafeArchiveError(Exception):
+class ArchiveError(Exception):
+    """The archive cannot be read (not a tarball, truncated, corrupt)."""
+
+
+class UnsafeArchiveError(ArchiveError):
     """The archive holds a member that must not be unpacked; the message names it and says why."""
+
+
+_READ_ERRORS = (tarfile.TarError, EOFError, zlib.error)
 
 
 def normalize_name(raw: str) -> str:
@@ -169,12 +177,18 @@ def extract_all(archive: tarfile.TarFile, dest: str, checked: list[tuple[str, ta
 
 def read_members(path: str) -> list[tarfile.TarInfo]:
     """The members of a (compressed) tarball, without extracting anything."""
-    with tarfile.open(path, "r:*") as archive:
-        return archive.getmembers()
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            return archive.getmembers()
+    except _READ_ERRORS as exc:
+        raise ArchiveError(f"{path} is not a readable tarball: {exc}") from exc
 
 
 def unpack(path: str, dest: str) -> int:
     """Check and unpack the tarball ``path`` into the existing empty directory ``dest``."""
-    with tarfile.open(path, "r:*") as archive:
-        checked = check_members(archive.getmembers())
-        return extract_all(archive, dest, checked)
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            checked = check_members(archive.getmembers())
+            return extract_all(archive, dest, checked)
+    except _READ_ERRORS as exc:
+        raise ArchiveError(f"{path} is not a readable tarball: {exc}") from exc

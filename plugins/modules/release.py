@@ -242,7 +242,7 @@ class ReleaseManager:
         if remote:
             try:
                 self.dotted = _release.inspect_tarball(remote, self.p["name"], self.version)
-            except (_tar.UnsafeArchiveError, OSError, EOFError, ValueError) as exc:
+            except (_tar.ArchiveError, OSError, ValueError) as exc:
                 self.fail("unsafe or wrong tarball", str(exc), "check name, version and src, or rebuild it")
         return remote, sha
 
@@ -271,7 +271,7 @@ class ReleaseManager:
         os.makedirs(self.layout.releases, exist_ok=True)
         try:
             _release.unpack_atomic(remote, self.path, replace=replace, uid=self.uid, gid=self.gid)
-        except (_tar.UnsafeArchiveError, OSError, EOFError) as exc:
+        except (_tar.ArchiveError, OSError) as exc:
             self.fail("unpack failed", str(exc), "nothing was left behind; fix the tarball or the disk and retry")
         self.history["versions"][self.version] = {"sha256": sha, "installed_at": time.time()}
         _release.record_event(self.history, "unpacked", version=self.version, sha256=sha)

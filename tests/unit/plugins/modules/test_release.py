@@ -243,3 +243,12 @@ def test_unknown_owner_fails_before_anything(node):
     result = node.run("1.0.0", src=node.tarball("1.0.0"), owner="no-such-user-beamops")
     assert result["failed"] is True and "unknown owner or group" in result["msg"]
     assert node.listing() == []
+
+
+def test_garbage_file_refused_cleanly(node):
+    garbage = node.dist / "garbage.tar.gz"
+    garbage.write_bytes(b"not a tarball at all" * 100)
+    result = node.run("1.0.0", src=str(garbage))
+    assert result["failed"] is True and "not a readable tarball" in result["msg"]
+    assert "Traceback" not in json.dumps(result)
+    assert not (node.root / "releases/1.0.0").exists()
