@@ -85,7 +85,10 @@ endif
 
 test: setup unit sanity lint molecule
 
+# Scenarios share the lab's names: when another scenario removed the containers, forget the
+# lab scenario's stale state so that create makes them again.
 lab-up: setup
+	@podman container exists $${BEAMOPS_LAB:-beamops}-lb || molecule reset -s lab >/dev/null
 	molecule create -s lab
 	molecule converge -s lab
 	@echo "lab up: HAProxy on http://127.0.0.1:18080, admin socket 127.0.0.1:19999; inventory lab/inventory.yml"

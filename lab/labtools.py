@@ -126,7 +126,14 @@ def run_module(host: str, module: str, args: dict, check_mode: bool = False, del
     ]
     if check_mode:
         argv.append("--check")
-    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+    env = dict(
+        os.environ,
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_STDOUT_CALLBACK="json",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_CALLBACKS_ENABLED="",
+    )
     out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
     try:
         data = json.loads(out.stdout)
@@ -134,3 +141,28 @@ def run_module(host: str, module: str, args: dict, check_mode: bool = False, del
         raise RuntimeError(f"ansible {module} on {host}: no JSON (rc={out.returncode}): {out.stderr[-2000:]}") from exc
     results = data["plays"][0]["tasks"][0]["hosts"]
     return next(iter(results.values()))
+
+
+def write_inventory(path: Path) -> Path:
+    """An inventory of this lab (groups beam_nodes and lb, podman connection) for ansible-playbook."""
+    hosts = "\n".join(f"        {name}:" for name in NODES)
+    path.write_text(
+        "all:\n  vars:\n    ansible_connection: containers.podman.podman\n"
+        "    ansible_python_interpreter: /usr/bin/python3\n  children:\n"
+        f"    beam_nodes:\n      hosts:\n{hosts}\n    lb:\n      hosts:\n        {LB}:\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_playbook(playbook: str, inventory: Path, extra_vars: dict, timeout: float = 900) -> subprocess.CompletedProcess:
+    """ansible-playbook of this collection (e.g. beamops.deploy.rolling) against the lab."""
+    argv = ["ansible-playbook", "-i", str(inventory), playbook, "-e", json.dumps(extra_vars)]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, env=env)
+
+
+def node_get(node: str, path: str) -> dict:
+    """The node's own HTTP answer, read inside its container (not through HAProxy)."""
+    code = f"import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080{path}', timeout=5).read().decode())"
+    return json.loads(podman_exec(node, "python3", "-c", code).stdout)

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The main job on the embedded lab: bring the lab up with the sample release deployed, then
-# run live load through HAProxy and print the report (also written as JSON to .build/demo/).
+# The main job on the embedded lab: a fresh lab with the sample release 1.0.0 on 3 nodes behind
+# HAProxy, then, under live load, a rolling deploy to 1.1.0 and a hot upgrade to 1.2.0, and the
+# report (also written as JSON to .build/demo/report.json).
 # Called by `make demo`, which sets PATH, CONTAINERS_CONF and the collection path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .build/demo
-molecule create -s lab
-molecule converge -s lab
-python3 scripts/demo_report.py --out .build/demo/report.json
+echo "== lab: 3 BEAM nodes on 1.0.0 behind HAProxy (fresh)"
+molecule destroy -s lab >/dev/null
+molecule create -s lab >/dev/null
+molecule converge -s lab >/dev/null
+echo "== rolling deploy to 1.1.0, then hot upgrade to 1.2.0, under live load"
+python3 scripts/demo.py --out .build/demo

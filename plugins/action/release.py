@@ -57,8 +57,9 @@ class ActionModule(ActionBase):
                 why = _release.validate_version(str(version)) or _release.validate_name(str(name))
                 if why:
                     return self._fail(result, f"invalid name or version {name} {version}: {why}")
-                if not src:
+                if not src and state == "staged":
                     return self._fail(result, f"state={state} of release {name} {version} needs src (a tarball)")
+            if state != "absent" and name and version and root and src:
                 try:
                     local = self._find_needle("files", src)
                 except AnsibleError as exc:

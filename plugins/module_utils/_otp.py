@@ -111,7 +111,10 @@ class ReleaseRoot:
     def boot_args(self) -> list[str]:
         version = self.start_erl_data()[1] or self.script_version() or ""
         clean = os.path.join(self.path, "releases", version, "start_clean")
-        return ["-boot", clean] if os.path.isfile(clean + ".boot") else []
+        if not os.path.isfile(clean + ".boot"):
+            return []
+        # mix releases' boot files name their lib directory through $RELEASE_LIB.
+        return ["-boot", clean, "-boot_var", "RELEASE_LIB", os.path.join(self.path, "lib")]
 
     def staged_tarball(self, version: str) -> str:
         """Where release_handler:unpack_release("<vsn>/<name>") looks for the tarball."""

@@ -50,7 +50,8 @@ options:
   src:
     description:
       - Path of the release tarball on the control node.
-      - Required when O(state) is V(present), V(current) or V(staged).
+      - Required when O(state) is V(staged), and for V(present) or V(current) of a version not unpacked
+        on the node yet (switching back to an unpacked version, for a rollback, needs no tarball).
       - The action plugin sends it to the target when needed and hands the module its path there.
     type: path
   checksum:
@@ -214,8 +215,8 @@ class ReleaseManager:
             self.uid, self.gid = _release.resolve_ids(p["owner"], p["group"])
         except KeyError as exc:
             self.fail("unknown owner or group", str(exc), "create it first or fix owner/group")
-        if p["state"] != "absent" and not (p["src"] or p["checksum"]):
-            self.fail("missing src", f"state={p['state']} needs a tarball", "set src")
+        if p["state"] == "staged" and not (p["src"] or p["checksum"]):
+            self.fail("missing src", "state=staged needs a tarball", "set src")
 
     def read(self) -> None:
         self.current = self.layout.current_version()
@@ -342,8 +343,11 @@ class ReleaseManager:
         self.validate()
         self.read()
         state = self.p["state"]
-        remote, sha = self.source() if state != "absent" else (None, None)
-        if state in ("present", "current"):
+        tarball = bool(self.p["src"] or self.p["checksum"])
+        if state in ("present", "current") and not tarball and self.version not in self.versions:
+            self.fail("missing src", f"version {self.version} is not unpacked on the node", "set src")
+        remote, sha = self.source() if state != "absent" and tarball else (None, None)
+        if state in ("present", "current") and tarball:
             self.plan_present(remote, sha)
         if state == "current":
             self.plan_current()

@@ -1,0 +1,186 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rolling and hot upgrade playbooks under live load through HAProxy, in order on one lab.
+
+Each step runs the collection's playbook the way a user does and counts every request the load
+generator sent meanwhile: a single failed request fails the step.
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import labtools
+import pytest
+
+ERLANG = labtools.APP
+CANARY = labtools.NODES[0]
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    return labtools.write_inventory(tmp_path_factory.mktemp("inv") / "lab.yml")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("reports")
+
+
+def tarball(app, version):
+    return f"{labtools.RELEASES_DIR}/{app}-{version}.tar.gz"
+
+
+def deploy_under_load(inventory, playbook, extra_vars, duration=400):
+    labtools.wait_servers_up()
+    load = labtools.BackgroundLoad(duration, "--concurrency", "6")
+    result = labtools.run_playbook(playbook, inventory, extra_vars)
+    summary = load.stop()
+    print(
+        f"{playbook} {extra_vars.get('rolling_version') or extra_vars.get('hot_upgrade_version')}: "
+        f"ok={summary['ok']} failed={summary['failed']} latency_ms={summary['latency_ms']} "
+        f"versions={summary['versions']}"
+    )
+    return result, summary
+
+
+def recap(stdout):
+    """PLAY RECAP counters per host, summed over the plays."""
+    totals = {}
+    for host, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", stdout, re.MULTILINE):
+        values = dict(item.split("=") for item in counters.split())
+        for key, value in values.items():
+            totals.setdefault(host, {}).setdefault(key, 0)
+            totals[host][key] += int(value)
+    return totals
+
+
+def current_link(node, app):
+    return labtools.podman_exec(node, "readlink", f"/opt/{app}/current").stdout.strip()
+
+
+def test_rolling_cold_deploy_keeps_every_request(inventory, workdir):
+    report = workdir / "rolling-1.1.0.json"
+    result, load = deploy_under_load(
+        inventory,
+        "beamops.deploy.rolling",
+        {
+            "rolling_app_name": ERLANG,
+            "rolling_version": "1.1.0",
+            "rolling_src": tarball(ERLANG, "1.1.0"),
+            "rolling_report_path": str(report),
+        },
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert load["failed"] == 0, load["first_failures"]
+    assert {"1.0.0", "1.1.0"} <= set(load["versions"])
+    for node in labtools.NODES:
+        assert labtools.node_get(node, "/")["version"] == "1.1.0"
+        assert current_link(node, ERLANG) == "releases/1.1.0"
+    assert {row["status"] for row in labtools.wait_servers_up().values()} == {"UP"}
+    data = json.loads(report.read_text())
+    assert data["outcome"] == "ok"
+    assert [h["outcome"] for h in data["hosts"]] == ["deployed"] * 3
+    assert [len(h["batch"]) for h in data["hosts"]] == [1, 1, 1]  # canary, 25 % of 3, the rest
+    assert data["hosts"][0]["host"] == CANARY
+    for host in data["hosts"]:
+        assert (host["version_before"], host["version_after"]) == ("1.0.0", "1.1.0")
+        assert [s["step"] for s in host["steps"]] == ["drain", "deploy", "probe", "ready"]
+    print("rolling report:", json.dumps([{h["host"]: h["steps"]} for h in data["hosts"]]))
+
+
+def test_rolling_rerun_is_a_no_op(inventory, workdir):
+    report = workdir / "rolling-rerun.json"
+    result = labtools.run_playbook(
+        "beamops.deploy.rolling",
+        inventory,
+        {
+            "rolling_app_name": ERLANG,
+            "rolling_version": "1.1.0",
+            "rolling_src": tarball(ERLANG, "1.1.0"),
+            "rolling_report_path": str(report),
+        },
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    counters = recap(result.stdout)
+    assert set(labtools.NODES) <= set(counters)
+    assert all(c["changed"] == 0 for c in counters.values()), counters
+    assert [h["outcome"] for h in json.loads(report.read_text())["hosts"]] == ["unchanged"] * 3
+
+
+def test_hot_upgrade_in_place_keeps_pids_state_and_requests(inventory, workdir):
+    before = {}
+    for node in labtools.NODES:
+        labtools.node_get(node, "/counter")
+        before[node] = (labtools.node_get(node, "/pid")["pid"], labtools.node_get(node, "/counter/value")["count"])
+    result, load = deploy_under_load(
+        inventory,
+        "beamops.deploy.hot_upgrade",
+        {
+            "hot_upgrade_app_name": ERLANG,
+            "hot_upgrade_version": "1.2.0",
+            "hot_upgrade_src": tarball(ERLANG, "1.2.0"),
+            "hot_upgrade_report_path": str(workdir / "hot-1.2.0.json"),
+        },
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert load["failed"] == 0, load["first_failures"]
+    for node, (pid, count) in before.items():
+        assert labtools.node_get(node, "/pid")["pid"] == pid, f"{node} restarted"
+        after = labtools.node_get(node, "/counter/value")
+        assert (after["version"], after["state_shape"]) == ("1.2.0", "map_v2")
+        assert after["count"] >= count
+    steps = [h["steps"] for h in json.loads((workdir / "hot-1.2.0.json").read_text())["hosts"]]
+    assert all([s["step"] for s in host] == ["deploy", "probe"] for host in steps), steps
+
+
+def test_failed_probe_on_the_canary_rolls_it_back_and_stops_the_rollout(inventory, workdir):
+    report = workdir / "rolling-unhealthy.json"
+    untouched = {node: current_link(node, ERLANG) for node in labtools.NODES[1:]}
+    result, load = deploy_under_load(
+        inventory,
+        "beamops.deploy.rolling",
+        {
+            "rolling_app_name": ERLANG,
+            "rolling_version": "1.1.0-unhealthy",
+            "rolling_src": tarball(ERLANG, "1.1.0-unhealthy"),
+            "rolling_probe_retries": 3,
+            "rolling_probe_timeout": 15,
+            "rolling_report_path": str(report),
+        },
+    )
+    assert result.returncode != 0
+    assert load["failed"] == 0, load["first_failures"]
+    assert "1.1.0-unhealthy" not in load["versions"]
+    data = json.loads(report.read_text())
+    assert data["outcome"] == "rolled_back"
+    assert [(h["host"], h["outcome"]) for h in data["hosts"]] == [(CANARY, "rolled_back")]
+    assert "Probe" in data["hosts"][0]["error"] or "probe" in data["hosts"][0]["error"]
+    assert labtools.node_get(CANARY, "/")["version"] == "1.2.0"
+    assert current_link(CANARY, ERLANG) == "releases/1.1.0"
+    for node, link in untouched.items():
+        assert current_link(node, ERLANG) == link
+        assert labtools.node_get(node, "/")["version"] == "1.2.0"
+    assert {row["status"] for row in labtools.wait_servers_up().values()} == {"UP"}
+
+
+def test_elixir_release_rolls_from_v1_to_v2(inventory, workdir):
+    here = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
+    first = labtools.run_playbook(str(here / "elixir_first.yml"), inventory, {})
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    result, load = deploy_under_load(
+        inventory,
+        "beamops.deploy.rolling",
+        {
+            "rolling_app_name": "beamops_ex",
+            "rolling_version": "2.0.0",
+            "rolling_src": tarball("beamops_ex", "2.0.0"),
+            "rolling_report_path": str(workdir / "rolling-ex.json"),
+        },
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert load["failed"] == 0, load["first_failures"]
+    assert {"1.0.0", "2.0.0"} <= set(load["versions"])
+    for node in labtools.NODES:
+        assert labtools.node_get(node, "/")["version"] == "2.0.0"
