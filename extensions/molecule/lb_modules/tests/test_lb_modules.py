@@ -22,8 +22,9 @@ import yaml
 HERE = Path(__file__).resolve().parent
 BACKEND = yaml.safe_load((labtools.LAB_DIR / "vars.yml").read_text())["lab_haproxy_backend"]
 VICTIM = labtools.NODES[2]
-# Half of the requests are slow (200-500 ms): a node stopped while serving cuts some of them.
-LOAD = ("--concurrency", "8", "--slow-ratio", "0.5")
+# Half of the requests are slow (1-3 s, longer than `bin/<rel> stop` takes to reach the node): a node
+# stopped while serving holds some, and cuts them.
+LOAD = ("--concurrency", "8", "--slow-ratio", "0.5", "--slow-ms", "1000-3000")
 FIGURES: dict = {}
 
 
@@ -37,13 +38,28 @@ def figures():
     (build / "figures" / f"{labtools.PREFIX}-lb_modules.json").write_text(text + "\n", encoding="utf-8")
 
 
+def run_module(host: str, module: str, args: dict) -> dict:
+    """One task as a user runs it: ad-hoc `ansible` on a lab container (or `localhost`, locally),
+    the result read from the JSON callback."""
+    where = ["-c", "local"] if host == "localhost" else ["-c", "containers.podman.podman"]
+    argv = ["ansible", host, "-i", f"{host},", *where, "-e", "ansible_python_interpreter=/usr/bin/python3"]
+    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    out = subprocess.run(
+        [*argv, "-m", module, "-a", json.dumps(args)], check=False, capture_output=True, text=True, env=env, timeout=300
+    )
+    try:
+        return json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"][host]
+    except (ValueError, KeyError, IndexError) as exc:
+        raise RuntimeError(f"{module} on {host}: no result (rc={out.returncode}): {out.stderr[-2000:]}") from exc
+
+
 def lb_member(args: dict, unix: bool = True) -> dict:
     """The module over the LB's unix socket (task on the LB) or its TCP admin socket (control node)."""
     args = {"backend": BACKEND, **args}
     if unix:
-        return labtools.run_module(labtools.LB, "beamops.deploy.lb_member", args)
+        return run_module(labtools.LB, "beamops.deploy.lb_member", args)
     args.update(host=labtools.ADMIN_ADDR[0], port=labtools.ADMIN_ADDR[1])
-    return labtools.run_module("localhost", "beamops.deploy.lb_member", args, delegate_local=True)
+    return run_module("localhost", "beamops.deploy.lb_member", args)
 
 
 def admin_snapshot() -> dict:
@@ -115,6 +131,10 @@ def test_stop_without_drain_loses_requests():
     load = labtools.BackgroundLoad(40, *LOAD, "--seed", "11")
     try:
         time.sleep(3)
+        deadline = time.monotonic() + 5
+        while int(labtools.backend_servers(BACKEND)[VICTIM]["scur"]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        scur = int(labtools.backend_servers(BACKEND)[VICTIM]["scur"])
         labtools.node_script(VICTIM, "stop")
         time.sleep(3)
     finally:
@@ -125,6 +145,7 @@ def test_stop_without_drain_loses_requests():
         "requests": summary["requests"],
         "failed": summary["failed"],
         "errors": summary["errors"],
+        "sessions_when_stopped": scur,
     }
 
 
@@ -158,11 +179,8 @@ def test_unknown_backend_server_or_socket_changes_nothing():
         "backend": lb_member({"server": known, "backend": [BACKEND, "no_such_backend"], "state": "maint"}),
         "server": lb_member({"server": "no_such_server", "state": "maint"}, unix=False),
         "unix_socket": lb_member({"server": known, "state": "maint", "socket": "/run/haproxy/none.sock"}),
-        "tcp_socket": labtools.run_module(
-            "localhost",
-            "beamops.deploy.lb_member",
-            {"host": "127.0.0.1", "port": 1, "server": known, "state": "maint"},
-            delegate_local=True,
+        "tcp_socket": run_module(
+            "localhost", "beamops.deploy.lb_member", {"host": "127.0.0.1", "port": 1, "server": known, "state": "maint"}
         ),
     }
     assert admin_snapshot() == before
@@ -194,7 +212,7 @@ def flapping_service():
 
 def test_probe_of_a_flapping_service_never_reaches_three_successes(flapping_service):
     args = {"kind": "http", "url": flapping_service, "successes": 3, "retries": 5, "interval": 0.2, "timeout": 60}
-    result = labtools.run_module(labtools.LB, "beamops.deploy.health_probe", args)
+    result = run_module(labtools.LB, "beamops.deploy.health_probe", args)
     assert result["failed"] and not result["changed"], result
     assert result["failures"] == 6 and result["attempts"] in (11, 12), result
     assert result["successes"] <= 1 and "HTTP 500" in result["last_error"]
@@ -207,7 +225,7 @@ def test_beam_probe_of_a_stopped_node_fails_naming_it():
     args = {"kind": "beam", "release_root": labtools.APP_ROOT, "release_name": labtools.APP, "retries": 1}
     try:
         labtools.node_script(node, "stop")
-        result = labtools.run_module(node, "beamops.deploy.health_probe", dict(args, interval=0.2))
+        result = run_module(node, "beamops.deploy.health_probe", dict(args, interval=0.2))
     finally:
         restore(node)
     assert result["failed"] and result["attempts"] == 2, result
