@@ -11,7 +11,6 @@ ProbeFailure with a message that says what was asked, of whom, and what came bac
 from __future__ import annotations
 
 import http.client
-import os
 import re
 import socket
 import time
@@ -195,11 +194,6 @@ class NamedReleaseRoot(ReleaseRoot):
             return super().node_name()
         except OtpError:
             return "-sname", f"{self.name}@{socket.gethostname().split('.')[0]}"
-
-    def boot_args(self) -> list[str]:
-        # mix's start_clean.boot refers to $RELEASE_LIB (relx's does not: the extra variable is unused there).
-        args = super().boot_args()
-        return [*args, "-boot_var", "RELEASE_LIB", os.path.join(self.path, "lib")] if args else args
 
 
 def beam_check(node: Node, timeout: float, release_version: str | None, applications: list[str]) -> dict:
