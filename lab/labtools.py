@@ -126,13 +126,10 @@ def run_module(host: str, module: str, args: dict, check_mode: bool = False, del
     ]
     if check_mode:
         argv.append("--check")
-    env = dict(
-        os.environ,
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_CALLBACKS_ENABLED="",
+    # stdout must be the JSON callback's alone: no colour, no extra callbacks printing there.
+    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_CALLBACKS_ENABLED"}
+    env.update(
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"
     )
     out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
     try:
