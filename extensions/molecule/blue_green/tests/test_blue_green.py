@@ -1,0 +1,255 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The blue_green role through its playbooks, run as a user runs them, under live load.
+
+The lab starts with blue (node1, node2) active on 1.0.0 and green (node3) idle in maintenance.
+The tests run in order, each from the state the previous one left: a refused input changes
+nothing; 1.1.0 goes to green and traffic switches with no failed request; a re-run changes
+nothing; `rollback` switches back to blue; a release failing its direct probe never gets traffic
+and its node goes back to the version it ran; a probe through HAProxy failing after the switch
+switches back by itself. Figures go to figures.json in Molecule's ephemeral directory.
+"""
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import labtools
+import pytest
+import yaml
+
+LAB_VARS = yaml.safe_load((labtools.LAB_DIR / "vars.yml").read_text())
+BACKEND = LAB_VARS["lab_haproxy_backend"]
+BLUE, GREEN = labtools.NODES[:2], labtools.NODES[2:]
+EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY") or tempfile.mkdtemp(prefix="blue_green-"))
+INVENTORY = Path(os.environ.get("MOLECULE_INVENTORY_FILE") or EPHEMERAL / "inventory" / "x").parent
+# A third of the requests are slow (200-500 ms): a member taken out before its sessions end cuts some.
+LOAD = ("--concurrency", "8", "--slow-ratio", "0.3")
+FIGURES: dict = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def figures():
+    yield FIGURES
+    text = json.dumps(FIGURES, indent=2, sort_keys=True)
+    print(text)
+    (EPHEMERAL / "figures.json").write_text(text + "\n", encoding="utf-8")
+
+
+def playbook(name: str, version: str | None = None, **extra) -> tuple[subprocess.CompletedProcess, dict | None]:
+    """ansible-playbook beamops.deploy.<name> on this scenario's inventory; returns the run and its report."""
+    report = EPHEMERAL / f"report-{name}.json"
+    report.unlink(missing_ok=True)
+    extra_vars = {
+        "blue_green_app_name": labtools.APP,
+        "blue_green_app_root": labtools.APP_ROOT,
+        "blue_green_lb_group": LAB_VARS["lab_lb_group"],
+        "blue_green_lb_backends": [BACKEND],
+        "blue_green_lb_probe_url": f"http://127.0.0.1:{LAB_VARS['lab_haproxy_http_port']}/",
+        "blue_green_probe_successes": 2,
+        "blue_green_probe_interval": 0.5,
+        "blue_green_probe_retries": 3,
+        "blue_green_report_path": str(report),
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }
+    if version is not None:
+        extra_vars["blue_green_version"] = version
+        extra_vars["blue_green_src"] = f"{labtools.RELEASES_DIR}/{labtools.APP}-{version}.tar.gz"
+    extra_vars.update(extra)
+    argv = ["ansible-playbook", "-i", str(INVENTORY), f"beamops.deploy.{name}", "-e", json.dumps(extra_vars)]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900, check=False)
+    (EPHEMERAL / f"last-{name}.log").write_text(run.stdout + run.stderr, encoding="utf-8")
+    return run, (json.loads(report.read_text()) if report.exists() else None)
+
+
+def said(run: subprocess.CompletedProcess) -> str:
+    """Everything the run printed (errors go to stderr), whitespace collapsed (long messages wrap)."""
+    return " ".join((run.stdout + run.stderr).split())
+
+
+def recap(stdout: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters by host."""
+    out = {}
+    for host, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", stdout, re.M):
+        out[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counters)}
+    return out
+
+
+def admin_states() -> dict[str, str]:
+    """Independent read of each member's admin state: ready, drain or maint."""
+    lines = labtools.haproxy_command(f"show servers state {BACKEND}").splitlines()
+    names = lines[1][2:].split()
+    rows = [dict(zip(names, line.split())) for line in lines[2:] if line.strip()]
+    bits = {r["srv_name"]: int(r["srv_admin_state"]) for r in rows}
+    return {name: "maint" if b & 0x1 else "drain" if b & 0x8 else "ready" for name, b in bits.items()}
+
+
+def node_version(node: str) -> str:
+    """The version the node answers on its own port, read inside its container."""
+    url = f"http://127.0.0.1:{LAB_VARS['lab_node_http_port']}/"
+    code = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=5).headers['x-beamops-version'])"
+    return labtools.podman_exec(node, "python3", "-c", code).stdout.strip()
+
+
+def colour_states() -> dict[str, set[str]]:
+    states = admin_states()
+    return {"blue": {states[n] for n in BLUE}, "green": {states[n] for n in GREEN}}
+
+
+def under_load(name: str, version: str | None = None, **extra) -> tuple:
+    """A playbook run under load through HAProxy: (run, report, load summary, request records, wall start)."""
+    records = EPHEMERAL / f"requests-{name}-{version}.jsonl"
+    load = labtools.BackgroundLoad(900, *LOAD, "--records", str(records))
+    wall0 = time.time()
+    time.sleep(2)  # some traffic before anything changes
+    try:
+        run, report = playbook(name, version, **extra)
+        time.sleep(2)  # and some after
+    finally:
+        summary = load.stop()
+    lines = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
+    return run, report, summary, lines, wall0
+
+
+def step_window(report: dict, step: str) -> tuple[float, float]:
+    """Wall-clock start and end of a step of the report."""
+    start = report["started"]
+    for item in report["steps"]:
+        if item["step"] == step:
+            return start, start + item["seconds"]
+        start += item["seconds"]
+    raise AssertionError(f"no step {step} in {report['steps']}")
+
+
+def load_figures(summary: dict, report: dict | None) -> dict:
+    return {
+        "requests": summary["requests"],
+        "failed": summary["failed"],
+        "errors": summary["errors"],
+        "versions": summary["versions"],
+        "p99_ms": summary["latency_ms"]["p99"],
+        "outcome": report and report["outcome"],
+        "seconds": report and report["seconds"],
+        "steps": report and {s["step"]: s["seconds"] for s in report["steps"]},
+    }
+
+
+def test_lab_starts_blue_active_green_idle():
+    assert colour_states() == {"blue": {"ready"}, "green": {"maint"}}
+    assert {node_version(n) for n in labtools.NODES} == {"1.0.0"}
+
+
+def test_bad_input_fails_before_any_change():
+    before = admin_states()
+    run, report = playbook("blue_green", "1.1.0", blue_green_version="1.1.0/../etc")
+    assert run.returncode != 0
+    assert "blue_green_version (letters, digits and . _ + ~ -, got '1.1.0/../etc')" in said(run), said(run)[-3000:]
+    run2, _ = playbook("blue_green", "1.1.0", blue_green_green_group="no_such_group")
+    assert run2.returncode != 0
+    assert "blue_green_green_group ('no_such_group') must be two disjoint" in said(run2), said(run2)[-3000:]
+    assert report is None
+    assert admin_states() == before
+    assert {node_version(n) for n in labtools.NODES} == {"1.0.0"}
+    assert all(c.get("changed", 0) == 0 for c in {**recap(run.stdout), **recap(run2.stdout)}.values())
+
+
+def test_deploy_switches_to_green_under_load():
+    run, report, summary, records, wall0 = under_load("blue_green", "1.1.0")
+    FIGURES["deploy_1.1.0"] = load_figures(summary, report)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert summary["failed"] == 0, summary["first_failures"]
+    assert report["outcome"] == "switched" and report["from_colour"] == "blue" and report["to_colour"] == "green"
+    assert [s["step"] for s in report["steps"]] == ["preflight", "deploy", "probe", "switch", "verify"]
+    nodes = {n["host"]: n for n in report["nodes"]}
+    assert {h: (n["version_before"], n["version_after"]) for h, n in nodes.items()} == {
+        BLUE[0]: ("1.0.0", "1.0.0"),
+        BLUE[1]: ("1.0.0", "1.0.0"),
+        GREEN[0]: ("1.0.0", "1.1.0"),
+    }
+    # Through HAProxy: 1.1.0 only once the switch began, 1.0.0 only until it ended (1 s for clock skew).
+    switch_start, switch_end = step_window(report, "switch")
+    new = [wall0 + r["t"] for r in records if r["version"] == "1.1.0"]
+    old = [wall0 + r["t"] for r in records if r["version"] == "1.0.0"]
+    assert new and old
+    assert min(new) >= switch_start - 1.0, min(new) - switch_start
+    assert max(old) <= switch_end + 1.0, max(old) - switch_end
+    FIGURES["deploy_1.1.0"]["old_answers_after_switch_start_s"] = round(max(old) - switch_start, 2)
+    # The old colour is kept, out of rotation, on its version: ready for an instant switch back.
+    assert colour_states() == {"blue": {"maint"}, "green": {"ready"}}
+    assert [node_version(n) for n in labtools.NODES] == ["1.0.0", "1.0.0", "1.1.0"]
+    assert labtools.run_load(3, *LOAD)["versions"].keys() == {"1.1.0"}
+
+
+def test_rerun_of_the_same_version_changes_nothing():
+    before = admin_states()
+    run, report = playbook("blue_green", "1.1.0")
+    assert run.returncode == 0, run.stdout[-4000:]
+    counters = recap(run.stdout)
+    FIGURES["rerun_1.1.0"] = {"changed": {h: c["changed"] for h, c in counters.items()}, "seconds": report["seconds"]}
+    assert set(counters) == set(labtools.NODES)
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in counters.values()), counters
+    assert report["outcome"] == "unchanged"
+    assert admin_states() == before
+
+
+def test_rollback_switches_back_under_load():
+    run, report, summary, records, wall0 = under_load("rollback")
+    FIGURES["rollback"] = load_figures(summary, report)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert summary["failed"] == 0, summary["first_failures"]
+    assert report["outcome"] == "rolled_back" and report["to_colour"] == "blue" and report["version"] == "1.0.0"
+    switch_start, switch_end = step_window(report, "switch")
+    new = [wall0 + r["t"] for r in records if r["version"] == "1.1.0"]
+    old = [wall0 + r["t"] for r in records if r["version"] == "1.0.0"]
+    assert old and min(old) >= switch_start - 1.0 and max(new) <= switch_end + 1.0
+    assert colour_states() == {"blue": {"ready"}, "green": {"maint"}}
+    assert [node_version(n) for n in labtools.NODES] == ["1.0.0", "1.0.0", "1.1.0"]
+    assert labtools.run_load(3, *LOAD)["versions"].keys() == {"1.0.0"}
+
+
+def test_unhealthy_release_fails_its_direct_probe_and_never_gets_traffic():
+    run, report, summary, _, _ = under_load("blue_green", "1.1.0-unhealthy", blue_green_probe_timeout=10)
+    FIGURES["unhealthy_before_switch"] = load_figures(summary, report)
+    assert run.returncode != 0
+    message = said(run)
+    assert f"(failed_before_switch): {GREEN[0]}: Probe the node's health endpoint" in message, message[-4000:]
+    assert "Traffic is on the blue colour" in message, message[-4000:]
+    assert summary["failed"] == 0, summary["first_failures"]
+    assert summary["versions"].keys() == {"1.0.0"}
+    assert report["outcome"] == "failed_before_switch" and report["serving_colour"] == "blue"
+    assert "switch" not in [s["step"] for s in report["steps"]]
+    assert colour_states() == {"blue": {"ready"}, "green": {"maint"}}
+    # The green node is back on the version it ran before the failed deploy.
+    assert node_version(GREEN[0]) == "1.1.0"
+    assert {n["host"]: n["version_after"] for n in report["nodes"]}[GREEN[0]] == "1.1.0"
+
+
+def test_probe_failing_after_the_switch_switches_back_by_itself():
+    # A post-switch check that the new release fails: the counter must keep its integer state shape,
+    # which 1.1.0 changes to a map. Green (1.1.0) passes its direct probe, takes the traffic, fails this
+    # check through HAProxy, and blue (1.0.0) gets the traffic back.
+    run, report, summary, _, _ = under_load(
+        "blue_green",
+        "1.1.0",
+        blue_green_lb_probe_url=f"http://127.0.0.1:{LAB_VARS['lab_haproxy_http_port']}/counter/value",
+        blue_green_lb_probe_body_regex='"state_shape":"integer"',
+        blue_green_lb_probe_retries=2,
+        blue_green_lb_probe_timeout=10,
+    )
+    FIGURES["post_switch_probe_failure"] = load_figures(summary, report)
+    assert run.returncode != 0
+    message = said(run)
+    assert "(switched_back): Probe through each load balancer" in message, message[-4000:]
+    assert "Traffic is on the blue colour" in message, message[-4000:]
+    assert summary["failed"] == 0, summary["first_failures"]
+    assert report["outcome"] == "switched_back" and report["serving_colour"] == "blue"
+    assert [s["step"] for s in report["steps"]] == ["preflight", "deploy", "probe", "switch", "switch_back"]
+    assert colour_states() == {"blue": {"ready"}, "green": {"maint"}}
+    assert labtools.run_load(3, *LOAD)["versions"].keys() == {"1.0.0"}
+    # Green took the traffic between the switch and the switch back, then lost it again.
+    assert summary["versions"].get("1.1.0", 0) > 0
