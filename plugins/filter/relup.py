@@ -42,26 +42,17 @@ _value:
   elements: str
 """
 
-import tarfile
-
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.beamops.deploy.plugins.module_utils._otp import relup_sources
+from ansible_collections.beamops.deploy.plugins.module_utils._otp import OtpError, relup_from_tarball, relup_sources
 
 
 def relup_from(data: str, version: str | None = None) -> list[str]:
-    if version is not None:
-        member = f"releases/{version}/relup"
-        try:
-            with tarfile.open(data, "r:gz") as tar:
-                handle = tar.extractfile(member)
-                data = handle.read().decode("utf-8") if handle else ""
-        except KeyError:
-            raise AnsibleFilterError(f"relup_from: {data} has no {member}: the release has no relup") from None
-        except (OSError, tarfile.TarError) as exc:
-            raise AnsibleFilterError(f"relup_from: cannot read tarball {data}: {exc}") from exc
     try:
-        return relup_sources(data)[1]
+        text = relup_from_tarball(data, version) if version is not None else data
+        return relup_sources(text)[1]
+    except OtpError as exc:
+        raise AnsibleFilterError(f"relup_from: {exc}") from exc
     except ValueError as exc:
         raise AnsibleFilterError(f"relup_from: not a relup file: {exc}") from exc
 

@@ -11,11 +11,14 @@ as. The cookie therefore never appears in a command line, a log or a result. (re
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import secrets
 import shutil
 import socket
+import tarfile
+import tempfile
 import time
 
 from ansible_collections.beamops.deploy.plugins.module_utils import _erlterm
@@ -119,6 +122,60 @@ class ReleaseRoot:
     def staged_tarball(self, version: str) -> str:
         """Where release_handler:unpack_release("<vsn>/<name>") looks for the tarball."""
         return os.path.join(self.path, "releases", version, f"{self.name}.tar.gz")
+
+    def stage(self, version: str, tarball: str) -> None:
+        """Copy a tarball to where release_handler looks for it (nothing when it is there)."""
+        target = self.staged_tarball(version)
+        if os.path.realpath(tarball) != os.path.realpath(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy2(tarball, target)
+
+    def relup_text(self, version: str, tarball: str | None) -> str:
+        """The relup of version: from the staged tarball, else from the unpacked release."""
+        if tarball and os.path.isfile(tarball):
+            return relup_from_tarball(tarball, version)
+        path = os.path.join(self.path, "releases", version, "relup")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+        raise OtpError(
+            f"version {version} is neither staged at {tarball} nor unpacked in {self.path}: "
+            "stage it first (beamops.deploy.release state=staged)"
+        )
+
+    def point_start_script(self, version: str) -> bool | None:
+        """Make bin/<name> the script of version, so a cold start boots it.
+
+        True when it was replaced, False when it already was, None when bin/<name>-<version> is missing.
+        """
+        if self.script_version() == version:
+            return False
+        versioned = f"{self.script}-{version}"
+        if not os.path.isfile(versioned):
+            return None
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(versioned), prefix=".beamops-")
+        os.close(fd)
+        shutil.copy2(versioned, tmp)
+        os.replace(tmp, self.script)
+        return True
+
+    @property
+    def record_path(self) -> str:
+        return os.path.join(self.path, "releases", ".beamops-hot-upgrade.json")
+
+    def read_record(self) -> dict:
+        """The last hot upgrade or rollback made here (what a rollback returns to)."""
+        try:
+            with open(self.record_path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return {}
+
+    def write_record(self, **record) -> None:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.record_path), prefix=".beamops-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(record, handle)
+        os.replace(tmp, self.record_path)
 
 
 class Node:
@@ -235,6 +292,24 @@ def running_version(releases: list[dict]) -> str | None:
             if rel["status"] == wanted:
                 return rel["version"]
     return None
+
+
+def relup_from_tarball(tarball: str, version: str) -> str:
+    """Text of releases/<version>/relup inside a release tarball."""
+    member = f"releases/{version}/relup"
+    try:
+        with tarfile.open(tarball, "r:gz") as tar:
+            handle = tar.extractfile(member)
+            if handle is None:
+                raise KeyError(member)
+            return handle.read().decode("utf-8")
+    except KeyError:
+        raise OtpError(
+            f"tarball {tarball} has no {member}: build the release with a relup "
+            f"(rebar3 relup -v {version} -u <running version>)"
+        ) from None
+    except (OSError, tarfile.TarError, UnicodeDecodeError) as exc:
+        raise OtpError(f"cannot read tarball {tarball}: {exc}") from exc
 
 
 def relup_sources(relup_text: str) -> tuple[str, list[str], list[str]]:

@@ -135,10 +135,8 @@ relup_from:
   sample: ["1.0.0"]
 """
 
-import json
 import os
 import shutil
-import tarfile
 import tempfile
 import time
 
@@ -192,48 +190,12 @@ class HotUpgrade:
         return state
 
     # --- preflight -------------------------------------------------------------------------
-    def read_relup(self, version: str, tarball: str | None) -> str:
-        member = f"releases/{version}/relup"
-        if tarball and os.path.isfile(tarball):
-            try:
-                with tarfile.open(tarball, "r:gz") as tar:
-                    handle = tar.extractfile(member)
-                    if handle is None:
-                        raise KeyError(member)
-                    return handle.read().decode("utf-8")
-            except KeyError:
-                self.fail(
-                    f"tarball {tarball} has no {member}: build the release with a relup "
-                    f"(rebar3 relup -v {version} -u <running version>)"
-                )
-            except (OSError, tarfile.TarError) as exc:
-                self.fail(f"cannot read tarball {tarball}: {exc}")
-        path = os.path.join(self.release.path, member)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as handle:
-                return handle.read()
-        self.fail(
-            f"version {version} is neither staged at {tarball} nor unpacked on node "
-            f"{self.node.name}: stage it first (beamops.deploy.release state=staged)"
-        )
-        return ""
-
-    def fix_start_script(self, version: str) -> bool:
-        """Make bin/<name> the script of version, so a cold start boots it."""
-        if self.release.script_version() == version:
-            return False
-        versioned = f"{self.release.script}-{version}"
-        if not os.path.isfile(versioned):
+    def fix_start_script(self, version: str) -> None:
+        if self.release.point_start_script(version) is None:
             self.module.warn(
-                f"{versioned} does not exist: {self.release.script} still boots "
-                f"{self.release.script_version()} on a cold start"
+                f"{self.release.script}-{version} does not exist: {self.release.script} still "
+                f"boots {self.release.script_version()} on a cold start"
             )
-            return False
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(versioned), prefix=".beamops-")
-        os.close(fd)
-        shutil.copy2(versioned, tmp)
-        os.replace(tmp, self.release.script)
-        return True
 
     # --- state=present ---------------------------------------------------------------------
     def upgrade(self) -> None:
@@ -249,11 +211,11 @@ class HotUpgrade:
             if self.p["permanent"] and statuses[version] != "permanent":
                 self.make_permanent(version)
             elif self.p["permanent"] and not self.module.check_mode:
-                self.result["changed"] = self.fix_start_script(version)
+                self.result["changed"] = bool(self.release.point_start_script(version))
             return
         tarball = self.p["tarball"] or self.release.staged_tarball(version)
         staged = os.path.isfile(tarball)
-        target, ups, _downs = relup_sources(self.read_relup(version, tarball if staged else None))
+        target, ups, _downs = relup_sources(self.release.relup_text(version, tarball if staged else None))
         self.result["relup_from"] = ups
         if target != version:
             self.fail(f"the relup in {tarball} upgrades to {target}, not to {version}")
@@ -276,7 +238,7 @@ class HotUpgrade:
                     f"cleared; stage its tarball again (expected at {tarball})"
                 )
         if version not in statuses:
-            self.stage(version, tarball)
+            self.release.stage(version, tarball)
             rel_path = erl_string(version + "/" + self.p["name"])
             answer = self.rpc("unpack", "unpack_release", f"[{rel_path}]")
             if not (isinstance(answer, tuple) and answer[0] == "ok"):
@@ -291,7 +253,7 @@ class HotUpgrade:
         after = self.status("verify")
         if after["running_version"] != version:
             self.fail(f"node {self.node.name} runs {after['running_version']} after installing {version}")
-        self.write_record(version=version, from_version=running)
+        self.release.write_record(version=version, from_version=running)
         if self.p["permanent"]:
             self.make_permanent(version)
 
@@ -336,29 +298,6 @@ class HotUpgrade:
             if keep:
                 os.unlink(keep)
 
-    def stage(self, version: str, tarball: str) -> None:
-        target = self.release.staged_tarball(version)
-        if os.path.realpath(tarball) != os.path.realpath(target):
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            shutil.copy2(tarball, target)
-
-    def record_path(self) -> str:
-        return os.path.join(self.release.path, "releases", ".beamops-hot-upgrade.json")
-
-    def read_record(self) -> dict:
-        """The last upgrade or rollback this module made on the node (what a rollback returns to)."""
-        try:
-            with open(self.record_path(), encoding="utf-8") as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
-            return {}
-
-    def write_record(self, **record) -> None:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.record_path()), prefix=".beamops-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle)
-        os.replace(tmp, self.record_path())
-
     def make_permanent(self, version: str) -> None:
         self.result["changed"] = True
         if self.module.check_mode:
@@ -381,7 +320,7 @@ class HotUpgrade:
         if target is None and running != permanent:
             target = permanent
         elif target is None:
-            record = self.read_record()
+            record = self.release.read_record()
             if record.get("version") == running and record.get("from_version"):
                 target = record["from_version"]
             elif record.get("rolled_back_to") == running:
@@ -415,7 +354,7 @@ class HotUpgrade:
             self.rpc_install(target, before)
             self.make_permanent(target)
             self.status("verify")
-        self.write_record(version=target, rolled_back_to=target, rolled_back_from=running)
+        self.release.write_record(version=target, rolled_back_to=target, rolled_back_from=running)
 
 
 def main() -> None:

@@ -1,6 +1,8 @@
 # Copyright: (c) 2026, beamops.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+import io
 import socket
+import tarfile
 
 import pytest
 
@@ -8,6 +10,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils._otp import (
     OtpError,
     ReleaseRoot,
     erl_string,
+    relup_from_tarball,
     relup_sources,
     running_version,
 )
@@ -68,3 +71,36 @@ def test_erl_string_refuses_injection(bad):
     with pytest.raises(ValueError):
         erl_string(bad)
     assert erl_string("1.1.0-rc.1") == '"1.1.0-rc.1"'
+
+
+def make_tarball(path, members):
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
+def test_relup_from_tarball_and_its_errors(tmp_path):
+    good = make_tarball(tmp_path / "a.tar.gz", {"releases/1.1.0/relup": '{"1.1.0",[{"1.0.0",[],[]}],[]}.'})
+    assert relup_sources(relup_from_tarball(good, "1.1.0"))[1] == ["1.0.0"]
+    none = make_tarball(tmp_path / "b.tar.gz", {"releases/1.1.0/myapp.rel": "{release, x}."})
+    with pytest.raises(OtpError, match=r"has no releases/1\.1\.0/relup"):
+        relup_from_tarball(none, "1.1.0")
+    (tmp_path / "c.tar.gz").write_bytes(b"not a tarball")
+    with pytest.raises(OtpError, match="cannot read tarball"):
+        relup_from_tarball(str(tmp_path / "c.tar.gz"), "1.1.0")
+
+
+def test_point_start_script_and_the_upgrade_record(tmp_path):
+    rel = make_release(tmp_path, script_vsn="1.0.0")
+    assert rel.point_start_script("1.1.0") is None  # no bin/myapp-1.1.0
+    (tmp_path / "bin" / "myapp-1.1.0").write_text('#!/bin/sh\nREL_VSN="1.1.0"\n')
+    assert rel.point_start_script("1.1.0") is True
+    assert rel.script_version() == "1.1.0"
+    assert rel.point_start_script("1.1.0") is False
+    assert rel.read_record() == {}
+    rel.write_record(version="1.1.0", from_version="1.0.0")
+    assert rel.read_record() == {"version": "1.1.0", "from_version": "1.0.0"}
