@@ -163,3 +163,14 @@ def node_get(node: str, path: str) -> dict:
     """The node's own HTTP answer, read inside its container (not through HAProxy)."""
     code = f"import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080{path}', timeout=5).read().decode())"
     return json.loads(podman_exec(node, "python3", "-c", code).stdout)
+
+
+def save_figures(scenario: str, figures: dict) -> Path:
+    """Write a scenario's measured figures to .build/figures/<lab>-<scenario>.json (kept after destroy)."""
+    build = Path(os.environ.get("BEAMOPS_BUILD_DIR", LAB_DIR.parent / ".build"))
+    path = build / "figures" / f"{PREFIX}-{scenario}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(figures, indent=2, sort_keys=True)
+    path.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return path

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from ansible.errors import AnsibleError
@@ -13,14 +12,6 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.beamops.deploy.plugins.module_utils import _release
 
 MODULE = "beamops.deploy.release"
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ActionModule(ActionBase):
@@ -64,7 +55,7 @@ class ActionModule(ActionBase):
                     local = self._find_needle("files", src)
                 except AnsibleError as exc:
                     return self._fail(result, f"release tarball {src} not found on the controller: {exc}")
-                sha = _sha256(local)
+                sha = _release.sha256_file(local)
                 expected = args.get("checksum")
                 if expected and str(expected).lower() != sha:
                     return self._fail(

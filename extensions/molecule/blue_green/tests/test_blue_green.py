@@ -7,7 +7,7 @@ The tests run in order, each from the state the previous one left: a refused inp
 nothing; 1.1.0 goes to green and traffic switches with no failed request; a re-run changes
 nothing; `rollback` switches back to blue; a release failing its direct probe never gets traffic
 and its node goes back to the version it ran; a probe through HAProxy failing after the switch
-switches back by itself. Figures go to figures.json in Molecule's ephemeral directory.
+switches back by itself. Figures go to .build/figures/<lab>-blue_green.json.
 """
 
 import json
@@ -35,9 +35,7 @@ FIGURES: dict = {}
 @pytest.fixture(scope="module", autouse=True)
 def figures():
     yield FIGURES
-    text = json.dumps(FIGURES, indent=2, sort_keys=True)
-    print(text)
-    (EPHEMERAL / "figures.json").write_text(text + "\n", encoding="utf-8")
+    labtools.save_figures("blue_green", FIGURES)
 
 
 def playbook(name: str, version: str | None = None, **extra) -> tuple[subprocess.CompletedProcess, dict | None]:

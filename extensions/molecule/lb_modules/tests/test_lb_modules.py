@@ -31,11 +31,7 @@ FIGURES: dict = {}
 @pytest.fixture(scope="module", autouse=True)
 def figures():
     yield FIGURES
-    text = json.dumps(FIGURES, indent=2, sort_keys=True)
-    print(text)
-    build = Path(os.environ.get("BEAMOPS_BUILD_DIR", labtools.LAB_DIR.parent / ".build"))
-    (build / "figures").mkdir(parents=True, exist_ok=True)
-    (build / "figures" / f"{labtools.PREFIX}-lb_modules.json").write_text(text + "\n", encoding="utf-8")
+    labtools.save_figures("lb_modules", FIGURES)
 
 
 def run_module(host: str, module: str, args: dict) -> dict:

@@ -16,6 +16,13 @@ import pytest
 
 ERLANG = labtools.APP
 CANARY = labtools.NODES[0]
+FIGURES: dict = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def figures():
+    yield FIGURES
+    labtools.save_figures("rolling", FIGURES)
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +44,18 @@ def deploy_under_load(inventory, playbook, extra_vars, duration=400):
     load = labtools.BackgroundLoad(duration, "--concurrency", "6")
     result = labtools.run_playbook(playbook, inventory, extra_vars)
     summary = load.stop()
-    print(
-        f"{playbook} {extra_vars.get('rolling_version') or extra_vars.get('hot_upgrade_version')}: "
-        f"ok={summary['ok']} failed={summary['failed']} latency_ms={summary['latency_ms']} "
-        f"versions={summary['versions']}"
-    )
+    version = extra_vars.get("rolling_version") or extra_vars.get("hot_upgrade_version")
+    report = extra_vars.get("rolling_report_path") or extra_vars.get("hot_upgrade_report_path")
+    steps = {}
+    if report and Path(report).exists():
+        steps = {
+            h["host"]: {s["step"]: s["seconds"] for s in h["steps"]}
+            for h in json.loads(Path(report).read_text())["hosts"]
+        }
+    FIGURES[f"{playbook} {version}"] = {
+        **{k: summary[k] for k in ("ok", "failed", "errors", "latency_ms", "versions", "duration_s")},
+        "steps": steps,
+    }
     return result, summary
 
 
@@ -87,7 +101,6 @@ def test_rolling_cold_deploy_keeps_every_request(inventory, workdir):
     for host in data["hosts"]:
         assert (host["version_before"], host["version_after"]) == ("1.0.0", "1.1.0")
         assert [s["step"] for s in host["steps"]] == ["drain", "deploy", "probe", "ready"]
-    print("rolling report:", json.dumps([{h["host"]: h["steps"]} for h in data["hosts"]]))
 
 
 def test_rolling_rerun_is_a_no_op(inventory, workdir):
