@@ -14,6 +14,7 @@ from pathlib import Path
 import labtools
 import pytest
 
+SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
 ERLANG = labtools.APP
 CANARY = labtools.NODES[0]
 FIGURES: dict = {}
@@ -84,11 +85,15 @@ def test_rolling_cold_deploy_keeps_every_request(inventory, workdir):
             "rolling_version": "1.1.0",
             "rolling_src": tarball(ERLANG, "1.1.0"),
             "rolling_report_path": str(report),
+            "rolling_hooks": {"after_ready": str(SCENARIO / "hooks" / "after_ready.yml")},
         },
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert load["failed"] == 0, load["first_failures"]
     assert {"1.0.0", "1.1.0"} <= set(load["versions"])
+    for node in labtools.NODES:
+        mark = labtools.podman_exec(node, "cat", "/tmp/beamops-after-ready-hook").stdout.split()
+        assert mark == ["1.1.0", node]
     for node in labtools.NODES:
         assert labtools.node_get(node, "/")["version"] == "1.1.0"
         assert current_link(node, ERLANG) == "releases/1.1.0"
@@ -179,8 +184,7 @@ def test_failed_probe_on_the_canary_rolls_it_back_and_stops_the_rollout(inventor
 
 
 def test_elixir_release_rolls_from_v1_to_v2(inventory, workdir):
-    here = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
-    first = labtools.run_playbook(str(here / "elixir_first.yml"), inventory, {})
+    first = labtools.run_playbook(str(SCENARIO / "elixir_first.yml"), inventory, {})
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
     result, load = deploy_under_load(
         inventory,
