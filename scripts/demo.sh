@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .build/demo
 echo "== lab: 3 BEAM nodes on 1.0.0 behind HAProxy (fresh)"
-molecule destroy -s lab >/dev/null
-molecule create -s lab >/dev/null
-molecule converge -s lab >/dev/null
+for step in destroy create converge; do
+  molecule "$step" -s lab >.build/demo/lab-"$step".log 2>&1 \
+    || { tail -40 .build/demo/lab-"$step".log; echo "lab $step failed: .build/demo/lab-$step.log" >&2; exit 1; }
+done
 echo "== rolling deploy to 1.1.0, then hot upgrade to 1.2.0, under live load"
 python3 scripts/demo.py --out .build/demo
