@@ -6,12 +6,14 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
 build=${BEAMOPS_BUILD_DIR:-$here/../.build}
+mkdir -p "$build"
 base=localhost/beamops-base:bookworm
 haproxy=localhost/beamops-haproxy:bookworm
+node=localhost/beamops-node:bookworm
 force=${1:-}
 
 if [ "$force" = "--force" ]; then
-  podman rmi -f "$haproxy" "$base" >/dev/null 2>&1 || true
+  podman rmi -f "$node" "$haproxy" "$base" >/dev/null 2>&1 || true
 fi
 
 if podman image exists "$base"; then
@@ -35,4 +37,11 @@ if podman image exists "$haproxy"; then
 else
   echo "image $haproxy: building"
   podman build --pull=never -q -t "$haproxy" -f "$here/images/haproxy.Containerfile" "$here/images" >/dev/null
+fi
+
+if podman image exists "$node"; then
+  echo "image $node: present"
+else
+  echo "image $node: building (systemd, sudo)"
+  podman build --pull=never -q -t "$node" -f "$here/images/node.Containerfile" "$here/images" >/dev/null
 fi

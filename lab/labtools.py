@@ -99,15 +99,62 @@ def podman_exec(container: str, *argv: str, check: bool = True) -> subprocess.Co
     )
 
 
+_IDENTITY: dict[str, dict] = {}
+
+
+def node_identity(container: str) -> dict:
+    """Who runs the release on a node and how, as the node role recorded it (<root>/.beamops/node.json)."""
+    if container not in _IDENTITY:
+        text = podman_exec(container, "cat", f"{APP_ROOT}/.beamops/node.json").stdout
+        _IDENTITY[container] = json.loads(text)
+    return _IDENTITY[container]
+
+
+def app_user(container: str) -> str:
+    """The user the release runs as on a node (the lab's default: the app's own, non-root user)."""
+    return node_identity(container)["user"]
+
+
 def node_script(container: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """The release's own start script on a node: ping, stop, daemon, versions, eval ..."""
-    return podman_exec(container, f"{APP_ROOT}/current/bin/{APP}", *args, check=check)
+    """The release's own start script on a node, run as the release's user: ping, versions, eval ..."""
+    user = app_user(container)
+    return subprocess.run(
+        ["podman", "exec", "--user", user, container, f"{APP_ROOT}/current/bin/{APP}", *args],
+        check=check,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-def run_module(host: str, module: str, args: dict, check_mode: bool = False, delegate_local: bool = False) -> dict:
+def stop_node(container: str) -> None:
+    """Stop the release the way its service manager does (systemctl stop, or bin/<app> stop)."""
+    if node_identity(container)["service_manager"] == "systemd":
+        podman_exec(container, "systemctl", "stop", node_identity(container)["service_name"])
+    else:
+        node_script(container, "stop")
+
+
+def start_node(container: str) -> None:
+    """Start the release the way its service manager does (systemctl start, or bin/<app> daemon)."""
+    if node_identity(container)["service_manager"] == "systemd":
+        podman_exec(container, "systemctl", "start", node_identity(container)["service_name"])
+    else:
+        node_script(container, "daemon")
+
+
+def run_module(
+    host: str,
+    module: str,
+    args: dict,
+    check_mode: bool = False,
+    delegate_local: bool = False,
+    become_user: str | None = None,
+) -> dict:
     """Run one Ansible module on a lab container (or the control node) and return its result.
 
-    Uses the ad-hoc `ansible` command with the JSON callback, the way a user's task would run it.
+    Uses the ad-hoc `ansible` command with the JSON callback, the way a user's task would run it;
+    become_user runs it as that user (sudo), as the roles do for the modules that reach the node.
     """
     target = (
         ["localhost", "-i", "localhost,", "-c", "local"]
@@ -126,6 +173,8 @@ def run_module(host: str, module: str, args: dict, check_mode: bool = False, del
     ]
     if check_mode:
         argv.append("--check")
+    if become_user and become_user != "root":
+        argv += ["--become", "--become-user", become_user]
     # stdout must be the JSON callback's alone: no colour, no extra callbacks printing there.
     env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_CALLBACKS_ENABLED"}
     env.update(

@@ -11,7 +11,7 @@ testinfra_hosts = [f"podman://{name}" for name in labtools.NODES]
 
 
 def test_node_runs_release_100(host):
-    versions = host.run(f"{labtools.APP_ROOT}/current/bin/{labtools.APP} versions")
+    versions = host.run(f"runuser -u {labtools.APP} -- {labtools.APP_ROOT}/current/bin/{labtools.APP} versions")
     assert versions.rc == 0, versions.stderr
     assert "1.0.0" in versions.stdout
     assert "permanent" in versions.stdout
@@ -21,10 +21,18 @@ def test_node_runs_release_100(host):
     assert '"version":"1.0.0"' in answer.stdout.replace(" ", "")
 
 
-def test_cookie_is_private(host):
-    cookie = host.file("/root/.erlang.cookie")
+def test_release_runs_as_its_own_user_under_systemd(host):
+    """The production path: the node role's unit, the app's own non-root user, its private cookie."""
+    assert host.service(labtools.APP).is_running
+    assert host.service(labtools.APP).is_enabled
+    beam = host.run("ps -o user= -C beam.smp")
+    assert beam.stdout.split() == [labtools.APP], beam.stdout
+    cookie = host.file(f"/home/{labtools.APP}/.erlang.cookie")
     assert cookie.mode == 0o400
-    assert cookie.user == "root"
+    assert cookie.user == labtools.APP
+    assert not host.file("/root/.erlang.cookie").exists
+    owners = host.run(f"find -L {labtools.APP_ROOT}/current/ ! -user {labtools.APP}")
+    assert owners.rc == 0 and owners.stdout == "", owners.stdout
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +69,11 @@ def test_stop_without_drain_loses_requests():
     load = labtools.BackgroundLoad(12, "--slow-ratio", "0.5", "--seed", "2")
     try:
         time.sleep(3)
-        labtools.node_script(victim, "stop")
+        labtools.stop_node(victim)
         time.sleep(2)
     finally:
         summary = load.stop()
-        labtools.node_script(victim, "daemon")
+        labtools.start_node(victim)
         labtools.wait_servers_up()
     assert summary["failed"] > 0, summary
     assert summary["ok"] > 0

@@ -34,19 +34,9 @@ def figures():
     labtools.save_figures("lb_modules", FIGURES)
 
 
-def run_module(host: str, module: str, args: dict) -> dict:
-    """One task as a user runs it: ad-hoc `ansible` on a lab container (or `localhost`, locally),
-    the result read from the JSON callback."""
-    where = ["-c", "local"] if host == "localhost" else ["-c", "containers.podman.podman"]
-    argv = ["ansible", host, "-i", f"{host},", *where, "-e", "ansible_python_interpreter=/usr/bin/python3"]
-    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    out = subprocess.run(
-        [*argv, "-m", module, "-a", json.dumps(args)], check=False, capture_output=True, text=True, env=env, timeout=300
-    )
-    try:
-        return json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"][host]
-    except (ValueError, KeyError, IndexError) as exc:
-        raise RuntimeError(f"{module} on {host}: no result (rc={out.returncode}): {out.stderr[-2000:]}") from exc
+def run_module(host: str, module: str, args: dict, become_user: str | None = None) -> dict:
+    """One task as a user runs it: ad-hoc `ansible` on a lab container (or `localhost`, locally)."""
+    return labtools.run_module(host, module, args, delegate_local=host == "localhost", become_user=become_user)
 
 
 def lb_member(args: dict, unix: bool = True) -> dict:
@@ -69,7 +59,7 @@ def admin_snapshot() -> dict:
 def restore(node: str = VICTIM) -> None:
     """Node running, ready in HAProxy, every member UP: the state each test starts from."""
     if labtools.node_script(node, "ping", check=False).returncode != 0:
-        labtools.node_script(node, "daemon")
+        labtools.start_node(node)
     ready = lb_member({"server": node, "state": "ready", "wait": True, "wait_timeout": 60})
     assert ready["wait_result"] == "up", ready
     labtools.wait_servers_up()
@@ -100,7 +90,7 @@ def test_drain_under_load_then_stop_loses_nothing():
         time.sleep(3)
         drained = lb_member({"server": VICTIM, "state": "drain", "wait": True, "wait_timeout": 30})
         row = labtools.backend_servers(BACKEND)[VICTIM]
-        labtools.node_script(VICTIM, "stop")
+        labtools.stop_node(VICTIM)
         time.sleep(3)
     finally:
         summary = load.stop()
@@ -131,7 +121,7 @@ def test_stop_without_drain_loses_requests():
         while int(labtools.backend_servers(BACKEND)[VICTIM]["scur"]) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         scur = int(labtools.backend_servers(BACKEND)[VICTIM]["scur"])
-        labtools.node_script(VICTIM, "stop")
+        labtools.stop_node(VICTIM)
         time.sleep(3)
     finally:
         summary = load.stop()
@@ -148,7 +138,7 @@ def test_stop_without_drain_loses_requests():
 def test_drain_of_a_down_member_returns_at_once_and_ready_waits_for_up():
     labtools.wait_servers_up()
     try:
-        labtools.node_script(VICTIM, "stop")
+        labtools.stop_node(VICTIM)
         assert wait_status(VICTIM, "DOWN")["status"] == "DOWN"
         down = lb_member({"server": VICTIM, "state": "drain", "wait": True, "wait_timeout": 60}, unix=False)
         # Ready while the node is still down: the module waits; the node starts meanwhile.
@@ -156,7 +146,7 @@ def test_drain_of_a_down_member_returns_at_once_and_ready_waits_for_up():
         with ThreadPoolExecutor(1) as pool:
             waiting = pool.submit(lb_member, ready, False)
             time.sleep(4)
-            labtools.node_script(VICTIM, "daemon")
+            labtools.start_node(VICTIM)
             up = waiting.result(timeout=90)
     finally:
         restore()
@@ -220,8 +210,10 @@ def test_beam_probe_of_a_stopped_node_fails_naming_it():
     node = labtools.NODES[1]
     args = {"kind": "beam", "release_root": labtools.APP_ROOT, "release_name": labtools.APP, "retries": 1}
     try:
-        labtools.node_script(node, "stop")
-        result = run_module(node, "beamops.deploy.health_probe", dict(args, interval=0.2))
+        labtools.stop_node(node)
+        result = run_module(
+            node, "beamops.deploy.health_probe", dict(args, interval=0.2), become_user=labtools.app_user(node)
+        )
     finally:
         restore(node)
     assert result["failed"] and result["attempts"] == 2, result
