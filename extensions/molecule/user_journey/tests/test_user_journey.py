@@ -1,0 +1,288 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A user's path, not the lab's: the user's own infra directory, inventory names and group_vars,
+the collection installed from its built tarball, the app's own user under systemd, variables
+given as `-e name=value` strings. The steps run in order, each under live load through HAProxy:
+nodes -> refusals -> rolling cold -> re-run -> hot upgrade -> a bad release rolled back.
+"""
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import labtools
+import pytest
+
+SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
+ROOT = SCENARIO.parents[2]
+APP = labtools.APP
+HOSTS = {f"app-{i}": node for i, node in enumerate(labtools.NODES, start=1)}  # inventory name -> container
+FIGURES: dict = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def figures():
+    yield FIGURES
+    labtools.save_figures("user_journey", FIGURES)
+
+
+@pytest.fixture(scope="module")
+def infra(tmp_path_factory):
+    """The user's repository: infra/ copied, its inventory, secrets and dist, the collection
+    installed into its own collections path from the tarball `ansible-galaxy collection build` makes."""
+    base = tmp_path_factory.mktemp("user")
+    repo = base / "infra"
+    shutil.copytree(SCENARIO / "infra", repo)
+    hosts = "\n".join(f"        {name}:\n          ansible_host: {node}\n          haproxy_name: {node}" for name, node in HOSTS.items())
+    (repo / "inventory" / "hosts.yml").write_text(
+        "all:\n  vars:\n    ansible_connection: containers.podman.podman\n  children:\n"
+        f"    erlang_app:\n      hosts:\n{hosts}\n"
+        f"    balancers:\n      hosts:\n        edge:\n          ansible_host: {labtools.LB}\n",
+        encoding="utf-8",
+    )
+    (repo / "secrets").mkdir()
+    (repo / "secrets" / "erlang-cookie").write_text(secrets.token_hex(16), encoding="utf-8")
+    (repo / "dist").mkdir()
+    for version in ("1.0.0", "1.1.0", "1.2.0", "1.1.0-unhealthy"):
+        shutil.copy(f"{labtools.RELEASES_DIR}/{APP}-{version}.tar.gz", repo / "dist")
+    built = base / "built"
+    subprocess.run(
+        ["ansible-galaxy", "collection", "build", "--output-path", str(built), str(ROOT)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    (tarball,) = built.glob("beamops-deploy-*.tar.gz")
+    subprocess.run(
+        ["ansible-galaxy", "collection", "install", str(tarball), "-p", str(repo / "collections")],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env=user_env(),
+    )
+    return repo
+
+
+def user_env() -> dict:
+    """The user's shell: no collection path of ours, the infra repo's ansible.cfg decides."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return env
+
+
+def play(infra: Path, playbook: str, *extra: str, keep_pwd: bool = True) -> subprocess.CompletedProcess:
+    """ansible-playbook as the user types it in the infra repo, with -e name=value strings."""
+    argv = ["ansible-playbook", playbook]
+    for item in extra:
+        argv += ["-e", item]
+    env = user_env()
+    if not keep_pwd:
+        env.pop("PWD", None)
+    return subprocess.run(argv, cwd=infra, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+def under_load(step: str, infra: Path, playbook: str, *extra: str, **kwargs) -> tuple[subprocess.CompletedProcess, dict]:
+    labtools.wait_servers_up()
+    load = labtools.BackgroundLoad(600, "--concurrency", "6")
+    started = time.monotonic()
+    result = play(infra, playbook, *extra, **kwargs)
+    seconds = round(time.monotonic() - started, 1)
+    summary = load.stop()
+    FIGURES[step] = {
+        "rc": result.returncode,
+        "seconds": seconds,
+        **{k: summary[k] for k in ("requests", "ok", "failed", "errors", "versions")},
+        "p99_ms": summary["latency_ms"]["p99"],
+    }
+    return result, summary
+
+
+def recap(stdout: str) -> dict:
+    """PLAY RECAP counters per host, summed over the plays."""
+    totals: dict = {}
+    for host, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", stdout, re.MULTILINE):
+        for item in counters.split():
+            key, value = item.split("=")
+            totals.setdefault(host, {}).setdefault(key, 0)
+            totals[host][key] += int(value)
+    return totals
+
+
+def snapshot() -> dict:
+    """What a refusal must leave alone: every member's HAProxy state, every node's current and pid."""
+    rows = labtools.backend_servers()
+    return {
+        node: (
+            rows[node]["status"],
+            rows[node]["weight"],
+            labtools.podman_exec(node, "readlink", f"{labtools.APP_ROOT}/current").stdout.strip(),
+            labtools.node_get(node, "/pid")["pid"],
+        )
+        for node in labtools.NODES
+    }
+
+
+def not_owned_by_app(node: str) -> list[str]:
+    found = labtools.podman_exec(node, "find", labtools.APP_ROOT, "!", "-user", APP)
+    return found.stdout.split()
+
+
+def test_nodes_prepared_by_the_node_role(infra):
+    first = play(infra, "playbooks/nodes.yml")
+    assert first.returncode == 0, first.stdout[-3000:]
+    # The collection that ran is the one installed from the tarball into the user's repo.
+    assert f"{infra}/collections/ansible_collections/beamops/deploy" in first.stdout
+    labtools.wait_servers_up(timeout=60)
+    again, load = under_load("nodes re-run", infra, "playbooks/nodes.yml")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert all(c["changed"] == 0 for c in recap(again.stdout).values()), recap(again.stdout)
+    assert load["failed"] == 0, load["first_failures"]
+    for node in labtools.NODES:
+        assert labtools.podman_exec(node, "systemctl", "is-active", APP).stdout.strip() == "active"
+        assert labtools.podman_exec(node, "ps", "-o", "user=", "-C", "beam.smp").stdout.split() == [APP]
+        cookie = labtools.podman_exec(node, "stat", "-c", "%U %a", f"/home/{APP}/.erlang.cookie").stdout.split()
+        assert cookie == [APP, "400"]
+        assert labtools.node_get(node, "/")["version"] == "1.0.0"
+
+
+@pytest.mark.parametrize(
+    ("case", "extra", "words"),
+    [
+        ("empty host pattern", ["beamops_hosts=no_such_group"], ["matches no host", "beamops_hosts"]),
+        ("missing required variable", ["rolling_src=dist/beamops_sample-1.1.0.tar.gz"], ["rolling_version"]),
+        ("wrong user", ["rolling_node_user=root"], ["serves on port 8080", "does not answer", "rolling_node_user"]),
+    ],
+)
+def test_preflight_refuses_before_any_change(infra, case, extra, words):
+    labtools.wait_servers_up()
+    before = snapshot()
+    base = ["rolling_version=1.1.0", "rolling_src=dist/beamops_sample-1.1.0.tar.gz"]
+    if case == "missing required variable":
+        base = []
+    result = play(infra, "beamops.deploy.rolling", *base, *extra)
+    FIGURES.setdefault("refusals", {})[case] = next(
+        (line.strip() for line in result.stdout.splitlines() if any(w in line for w in words)), ""
+    )
+    assert result.returncode != 0, result.stdout[-3000:]
+    for word in words:
+        assert word in result.stdout, result.stdout[-3000:]
+    assert snapshot() == before
+
+
+def test_preflight_refuses_a_node_that_does_not_run(infra):
+    victim = labtools.NODES[2]
+    labtools.wait_servers_up()
+    labtools.stop_node(victim)
+    try:
+        others = {n: v for n, v in snapshot_running().items() if n != victim}
+        result = play(infra, "beamops.deploy.rolling", "rolling_version=1.1.0", "rolling_src=dist/beamops_sample-1.1.0.tar.gz")
+        assert result.returncode != 0
+        assert "app-3 runs no beamops_sample node" in result.stdout, result.stdout[-3000:]
+        assert "rolling_start_stopped=true" in result.stdout
+        assert {n: v for n, v in snapshot_running().items() if n != victim} == others
+        assert labtools.podman_exec(victim, "readlink", f"{labtools.APP_ROOT}/current").stdout.strip() == "releases/1.0.0"
+    finally:
+        labtools.start_node(victim)
+        labtools.wait_servers_up(timeout=60)
+
+
+def snapshot_running() -> dict:
+    rows = labtools.backend_servers()
+    return {
+        node: (rows[node]["status"], labtools.podman_exec(node, "readlink", f"{labtools.APP_ROOT}/current").stdout.strip())
+        for node in labtools.NODES
+    }
+
+
+def test_rolling_cold_deploy_as_the_apps_user(infra):
+    result, load = under_load(
+        "rolling cold 1.0.0 -> 1.1.0",
+        infra,
+        "beamops.deploy.rolling",
+        "rolling_version=1.1.0",
+        "rolling_src=dist/beamops_sample-1.1.0.tar.gz",
+        "rolling_drain=true",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert load["failed"] == 0, load["first_failures"]
+    assert {"1.0.0", "1.1.0"} <= set(load["versions"])
+    for node in labtools.NODES:
+        assert labtools.node_get(node, "/")["version"] == "1.1.0"
+        assert labtools.podman_exec(node, "ps", "-o", "user=", "-C", "beam.smp").stdout.split() == [APP]
+        assert not_owned_by_app(node) == []
+    report = json.loads((infra / "beamops-rolling-report.json").read_text())
+    assert [h["outcome"] for h in report["hosts"]] == ["deployed"] * 3
+    assert {row["status"] for row in labtools.wait_servers_up().values()} == {"UP"}
+
+
+def test_rerun_changes_nothing_and_reports_where_it_ran(infra):
+    report = infra / "beamops-rolling-report.json"
+    report.unlink()
+    # PWD unset, as under some schedulers: the report still lands in the directory the run starts from.
+    result, load = under_load(
+        "rolling re-run",
+        infra,
+        "beamops.deploy.rolling",
+        "rolling_version=1.1.0",
+        "rolling_src=dist/beamops_sample-1.1.0.tar.gz",
+        keep_pwd=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    counters = recap(result.stdout)
+    assert set(HOSTS) <= set(counters)
+    assert all(c["changed"] == 0 for c in counters.values()), counters
+    assert load["failed"] == 0, load["first_failures"]
+    assert [h["outcome"] for h in json.loads(report.read_text())["hosts"]] == ["unchanged"] * 3
+
+
+def test_hot_upgrade_with_drain_given_as_a_string(infra):
+    before = {}
+    for node in labtools.NODES:
+        labtools.node_get(node, "/counter")
+        before[node] = (labtools.node_get(node, "/pid")["pid"], labtools.node_get(node, "/counter/value")["count"])
+    result, load = under_load(
+        "hot upgrade 1.1.0 -> 1.2.0",
+        infra,
+        "beamops.deploy.hot_upgrade",
+        "hot_upgrade_version=1.2.0",
+        "hot_upgrade_src=dist/beamops_sample-1.2.0.tar.gz",
+        "hot_upgrade_drain=true",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert load["failed"] == 0, load["first_failures"]
+    for node, (pid, count) in before.items():
+        assert labtools.node_get(node, "/pid")["pid"] == pid, f"{node} restarted"
+        after = labtools.node_get(node, "/counter/value")
+        assert (after["version"], after["state_shape"]) == ("1.2.0", "map_v2")
+        assert after["count"] >= count
+        assert not_owned_by_app(node) == []
+    steps = [[s["step"] for s in h["steps"]] for h in json.loads((infra / "beamops-hot-upgrade-report.json").read_text())["hosts"]]
+    assert steps == [["drain", "deploy", "probe", "ready"]] * 3
+
+
+def test_bad_release_through_the_role_imported_alone_is_rolled_back(infra):
+    result, load = under_load(
+        "bad release rolled back",
+        infra,
+        "playbooks/careful_rollout.yml",
+        "rolling_version=1.1.0-unhealthy",
+        "rolling_src=dist/beamops_sample-1.1.0-unhealthy.tar.gz",
+        "rolling_probe_retries=3",
+        "rolling_probe_timeout=15",
+    )
+    assert result.returncode != 0
+    assert "rolled back to 1.2.0" in result.stdout, result.stdout[-3000:]
+    assert load["failed"] == 0, load["first_failures"]
+    assert "1.1.0-unhealthy" not in load["versions"]
+    for node in labtools.NODES:
+        assert labtools.node_get(node, "/")["version"] == "1.2.0"
+        assert not_owned_by_app(node) == []
+    assert {row["status"] for row in labtools.wait_servers_up().values()} == {"UP"}
+    report = json.loads((infra / "beamops-rolling-report.json").read_text())
+    assert [(h["host"], h["outcome"]) for h in report["hosts"]] == [("app-1", "rolled_back")]
