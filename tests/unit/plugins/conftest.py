@@ -1,13 +1,16 @@
 # Copyright: (c) 2026, beamops.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fixtures for the plugin tests: a fake HAProxy runtime API on a temporary unix socket (or TCP
-loopback), a loopback HTTP server, and a runner for a module's main()."""
+loopback), a loopback HTTP server, a runner for a module's main(), and reproducible release tarballs."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import shutil
 import socketserver
+import tarfile
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -227,3 +230,52 @@ def run_module(capsys):
         return json.loads(capsys.readouterr().out)
 
     return run
+
+
+def write_tarball(path, members, gzipped=True) -> str:
+    """members: (name, data bytes or None for a directory, mode). The same input gives the same bytes:
+    every mtime is 0, the gzip header's too (by default it carries the current second)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        for name, data, mode in members:
+            info = tarfile.TarInfo(name)
+            info.mtime, info.mode = 0, mode
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            else:
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    with open(path, "wb") as out:
+        if not gzipped:
+            out.write(raw.getvalue())
+        else:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as packed:
+                packed.write(raw.getvalue())
+    return str(path)
+
+
+def release_members(name="app", version="1.0.0", extra=b"", apps=None, omit=()) -> list:
+    """The members of a relx-like release: bin/<name>, releases/<vsn>/<name>.rel naming its applications,
+    one lib/<app>-<vsn>/ per application, and a releases/COOKIE readable by its owner only."""
+    apps = apps if apps is not None else [("kernel", "8.5.3"), (name, version)]
+    app_terms = ",".join(f'{{{app},"{vsn}"}}' for app, vsn in apps)
+    rel = f'{{release,{{"{name}","{version}"}},{{erts,"13.1.5"}},[{app_terms}]}}.\n'.encode() + extra
+    members = [
+        (f"bin/{name}", b"#!/bin/sh\n", 0o755),
+        (f"releases/{version}/{name}.rel", rel, 0o644),
+        ("releases/COOKIE", b"SECRETCOOKIE", 0o400),
+    ]
+    members += [(f"lib/{app}-{vsn}/ebin/{app}.app", b"{application, x, []}.\n", 0o644) for app, vsn in apps]
+    return [m for m in members if not any(m[0].startswith(prefix) for prefix in omit)]
+
+
+@pytest.fixture
+def release_tarball():
+    """release_tarball(path, name="app", version="1.0.0", extra=b"", apps=None, omit=()) -> path of a
+    reproducible release tarball (see release_members)."""
+
+    def make(path, name="app", version="1.0.0", **kw):
+        return write_tarball(path, release_members(name, version, **kw))
+
+    return make
