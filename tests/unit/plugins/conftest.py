@@ -13,6 +13,7 @@ import socketserver
 import tarfile
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -32,7 +33,8 @@ STAT_COLUMNS = ["pxname", "svname", "status", "qcur", "qmax", "scur", "smax", "w
 class FakeServer:
     """One backend member: admin bits, operational state, sessions (scur may be a script of values)."""
 
-    def __init__(self, admin=0, op=2, check_result=3, weight=1, scur=0, qcur=0):
+    def __init__(self, admin=0, op=2, check_result=3, weight=1, scur=0, qcur=0, shown=None):
+        self.shown = shown  # a status column to show as is, such as "UP 1/3" (UP, going down)
         self.admin = admin
         self.op = op
         self.check_result = check_result
@@ -41,6 +43,8 @@ class FakeServer:
         self.qcur = qcur
 
     def status(self) -> str:
+        if self.shown:
+            return self.shown
         if self.admin & 0x27:
             return "MAINT"
         if self.op == 0:
@@ -59,6 +63,7 @@ class FakeHAProxy:
         self.backends = backends
         self.commands: list[str] = []
         self.level = "admin"
+        self.drip = None  # seconds between two bytes of every answer: a server that answers slowly
         self.address = None
         self._server = None
 
@@ -66,7 +71,11 @@ class FakeHAProxy:
     def set_commands(self) -> list[str]:
         return [c for c in self.commands if c.startswith(("set ", "shutdown "))]
 
-    def answer(self, command: str) -> str:
+    def answer(self, line: str) -> str:
+        # Like HAProxy, one line may hold several commands separated by ';'.
+        return "".join(self.answer_one(command.strip()) for command in line.split(";"))
+
+    def answer_one(self, command: str) -> str:
         self.commands.append(command)
         words = command.split()
         if command == "show cli level":
@@ -137,7 +146,17 @@ class FakeHAProxy:
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
                 line = self.rfile.readline().decode().strip()
-                self.wfile.write(fake.answer(line).encode())
+                answer = fake.answer(line).encode()
+                if fake.drip is None:
+                    self.wfile.write(answer)
+                    return
+                try:
+                    for i in range(len(answer)):
+                        self.wfile.write(answer[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(fake.drip)
+                except OSError:
+                    pass  # the client gave up
 
         if tcp:
             self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
