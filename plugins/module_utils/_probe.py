@@ -176,10 +176,10 @@ def http_check(
     Only http and https URLs are requested; messages carry the URL without its credentials. The
     whole attempt (connect, headers, body) takes at most timeout seconds of wall time.
     """
-    shown = redact_url(url)
     problem = url_problem(url)
-    if problem:
-        raise ProbeFailure(f"{method} {shown}: refused, {problem}")
+    if problem:  # the URL is not echoed: a data: URL holds its content
+        raise ProbeFailure(f"{method} refused: the url is not http(s), {problem}")
+    shown = redact_url(url)
     userinfo = urlsplit(url).netloc.rpartition("@")[0]
 
     def clean(text) -> str:
