@@ -34,7 +34,7 @@ import shutil
 import tempfile
 import time
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _tar
+from ansible_collections.beamops.deploy.plugins.module_utils import _erlterm, _tar
 
 HISTORY_FORMAT = 1
 MAX_EVENTS = 50
@@ -89,16 +89,49 @@ def sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
-def inspect_tarball(path: str, name: str, version: str) -> bool:
-    """Check every member of a release tarball and that it holds releases/<version>/<name>.rel.
+def rel_applications(text: bytes, what: str) -> list[tuple[str, str]]:
+    """(application, version) pairs of a .rel file: {release, {Name, Vsn}, {erts, Vsn}, [{App, Vsn, ...}]}."""
+    try:
+        terms = _erlterm.parse_all(text.decode("utf-8"))
+    except (UnicodeDecodeError, _erlterm.TermError) as exc:
+        raise ValueError(f"{what} is not a readable .rel file: {exc}") from None
+    term = terms[0] if len(terms) == 1 else None
+    if not (isinstance(term, tuple) and len(term) == 4 and term[0] == "release" and isinstance(term[3], list)):
+        raise ValueError(f"{what} is not a .rel file: expected {{release, {{Name, Vsn}}, {{erts, Vsn}}, [Apps]}}")
+    apps = []
+    for entry in term[3]:
+        if not (
+            isinstance(entry, tuple) and len(entry) >= 2 and isinstance(entry[0], str) and isinstance(entry[1], str)
+        ):
+            raise ValueError(f"{what} names an application as {_erlterm.format_term(entry, 80)}, not {{App, Vsn}}")
+        apps.append((str(entry[0]), str(entry[1])))
+    return apps
 
-    Returns whether member names carry ``./`` prefixes. Raises _tar.UnsafeArchiveError or
-    ValueError with the reason.
+
+def inspect_tarball(path: str, name: str, version: str) -> bool:
+    """Check every member of a release tarball and that it holds a complete release.
+
+    Complete: bin/<name>, releases/<version>/<name>.rel, and lib/<app>-<vsn>/ for every
+    application the .rel names. The whole archive is read (a damaged one raises _tar.ArchiveError).
+    Returns whether member names carry ``./`` prefixes. Raises _tar.UnsafeArchiveError,
+    _tar.ArchiveError or ValueError with the reason.
     """
-    checked = _tar.check_members(_tar.read_members(path))
     rel = f"releases/{version}/{name}.rel"
-    if rel not in {pair[0] for pair in checked}:
+    members, contents = _tar.read_archive(path, {rel})
+    checked = _tar.check_members(members)
+    names = {pair[0] for pair in checked}
+    if rel not in names:
         raise ValueError(f"{path} is not release {name} {version}: it has no {rel}")
+    missing = [] if f"bin/{name}" in names else [f"bin/{name}"]
+    dirs = {n.split("/", 2)[1] for n in names if n.startswith("lib/") and n.count("/") >= 1}
+    for app, vsn in rel_applications(contents.get(rel, b""), f"{rel} in {path}"):
+        if f"{app}-{vsn}" not in dirs:
+            missing.append(f"lib/{app}-{vsn}/")
+    if missing:
+        raise ValueError(
+            f"{path} is not a complete release {name} {version}: it lacks {', '.join(missing)} "
+            f"(bin/{name} and every application {rel} names must be in it)"
+        )
     return any(pair[1].name.startswith("./") for pair in checked)
 
 

@@ -15,6 +15,10 @@ description:
   - Unpacks it safely into C(<root>/releases/<version>) (absolute names, C(..), links out of the
     release, devices, fifos, names colliding once C(./) is dropped are refused) through a temporary
     directory renamed into place, so a failure leaves nothing half-made.
+  - The tarball is read to its end before anything is unpacked. A damaged one (gzip CRC or length, a tar
+    cut short or with a damaged header) is refused, and so is an incomplete release: it must hold
+    C(bin/<name>), C(releases/<version>/<name>.rel) and C(lib/<app>-<vsn>/) for every application the
+    C(.rel) names.
   - Switches C(<root>/current) atomically, recording the version it pointed at as RV(previous) in
     C(<root>/.beamops/history.json); stages tarballs for hot upgrades; prunes old versions.
 author:

@@ -274,7 +274,7 @@ def write_tarball(path, members, gzipped=True) -> str:
     return str(path)
 
 
-def release_members(name="app", version="1.0.0", extra=b"", apps=None, omit=()) -> list:
+def release_members(name="app", version="1.0.0", extra=b"", apps=None, omit=(), files=0) -> list:
     """The members of a relx-like release: bin/<name>, releases/<vsn>/<name>.rel naming its applications,
     one lib/<app>-<vsn>/ per application, and a releases/COOKIE readable by its owner only."""
     apps = apps if apps is not None else [("kernel", "8.5.3"), (name, version)]
@@ -286,13 +286,14 @@ def release_members(name="app", version="1.0.0", extra=b"", apps=None, omit=()) 
         ("releases/COOKIE", b"SECRETCOOKIE", 0o400),
     ]
     members += [(f"lib/{app}-{vsn}/ebin/{app}.app", b"{application, x, []}.\n", 0o644) for app, vsn in apps]
+    members += [(f"lib/{name}-{version}/ebin/m{i}.beam", b"beam" * 10, 0o644) for i in range(files)]
     return [m for m in members if not any(m[0].startswith(prefix) for prefix in omit)]
 
 
 @pytest.fixture
 def release_tarball():
-    """release_tarball(path, name="app", version="1.0.0", extra=b"", apps=None, omit=()) -> path of a
-    reproducible release tarball (see release_members)."""
+    """release_tarball(path, name="app", version="1.0.0", extra=b"", apps=None, omit=(), files=0) -> path
+    of a reproducible release tarball (see release_members)."""
 
     def make(path, name="app", version="1.0.0", **kw):
         return write_tarball(path, release_members(name, version, **kw))

@@ -249,3 +249,37 @@ def test_garbage_file_refused_cleanly(node):
     assert result["failed"] is True and "not a readable tarball" in result["msg"]
     assert "Traceback" not in json.dumps(result)
     assert not (node.root / "releases/1.0.0").exists()
+
+
+def test_a_damaged_gzip_is_never_installed(node):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    src = node.tarball("1.1.0")
+    packed = bytearray(open(src, "rb").read())
+    packed[-6] ^= 0x01  # one flipped byte in the gzip CRC: every member still reads
+    open(src, "wb").write(packed)
+    result = node.run("1.1.0", src=src, state="current")
+    assert result["failed"] is True and "CRC check failed" in result["msg"]
+    assert os.readlink(node.root / "current") == "releases/1.0.0"
+    assert not (node.root / "releases/1.1.0").exists()
+
+
+@pytest.mark.parametrize(
+    ("omit", "missing"),
+    [
+        (("bin/",), "bin/app"),
+        (("lib/kernel-",), "lib/kernel-8.5.3/"),
+        (("lib/",), "lib/kernel-8.5.3/, lib/app-1.1.0/"),
+    ],
+)
+def test_an_incomplete_release_is_never_installed(node, omit, missing):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    result = node.run("1.1.0", src=node.tarball("1.1.0", omit=omit), state="current")
+    assert result["failed"] is True
+    assert f"is not a complete release app 1.1.0: it lacks {missing}" in result["msg"]
+    assert os.readlink(node.root / "current") == "releases/1.0.0"
+    assert not (node.root / "releases/1.1.0").exists()
+
+
+def test_a_rel_file_that_does_not_parse_is_refused(node):
+    result = node.run("1.1.0", src=node.tarball("1.1.0", extra=b"{unclosed"))
+    assert result["failed"] is True and "releases/1.1.0/app.rel in" in result["msg"] and ".rel file" in result["msg"]
