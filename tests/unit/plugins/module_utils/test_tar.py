@@ -176,7 +176,7 @@ def test_a_whole_archive_reads_and_unpacks(tmp_path):
     path = tmp_path / "ok.tar.gz"
     path.write_bytes(gzip.compress(tar_bytes(MEMBERS), mtime=0))
     assert [m.name for m in _tar.read_members(str(path))] == [name for name, _data in MEMBERS]
-    members, contents = _tar.read_archive(str(path), {"bin/app"})
+    _members, contents = _tar.read_archive(str(path), {"bin/app"})
     assert contents == {"bin/app": b"#!/bin/sh\n"}
     dest = tmp_path / "dest"
     dest.mkdir()
