@@ -17,7 +17,7 @@ description:
     exists and holds the server). An unknown backend or server fails naming it, with nothing changed.
   - With O(wait=true), V(drain) and V(maint) return once the member has no current session and no queued
     request, and V(ready) returns once HAProxy reports the member steadily UP (a status between two states
-    does not count: C(UP 1/3) is UP with failing checks on its way down, C(DOWN 1/2) is still DOWN). A member
+    does not count, such as C(UP 1/3), UP with failing checks on its way down, or C(DOWN 1/2), still DOWN). A member
     that is DOWN returns at once from a drain, and a member already steadily UP returns at once from V(ready).
   - C(changed) reflects the admin state and the weight only, never the traffic that moved.
 author:

@@ -16,7 +16,7 @@ description:
     release, devices, fifos, names colliding once C(./) is dropped are refused) through a temporary
     directory renamed into place, so a failure leaves nothing half-made.
   - The tarball is read to its end before anything is unpacked. A damaged one (gzip CRC or length, a tar
-    cut short or with a damaged header) is refused, and so is an incomplete release: it must hold
+    cut short or with a damaged header) is refused, and so is an incomplete release, which must hold
     C(bin/<name>), C(releases/<version>/<name>.rel) and C(lib/<app>-<vsn>/) for every application the
     C(.rel) names.
   - Switches C(<root>/current) atomically, recording the version it pointed at as RV(previous) in
@@ -29,7 +29,7 @@ description:
   - Temporary files and directories left by a run that was killed (C(.beamops-tmp-*) in C(<root>),
     C(<root>/releases) and C(<root>/.beamops)) are removed, with the lock held, and listed in RV(cleaned).
   - Tarballs kept in C(<root>/.beamops/tarballs) and staged tarballs are readable by their owner only (mode
-    C(0600), the directory C(0700)): a release may carry its cookie in C(releases/COOKIE).
+    C(0600), the directory C(0700)), since a release may carry its cookie in C(releases/COOKIE).
 author:
   - beamops.deploy contributors (@beamops)
 attributes:

@@ -141,7 +141,7 @@ def drip_server(header_bytes: int):
         try:
             conn.recv(4096)
             conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-            for _ in range(header_bytes):
+            for _byte in range(header_bytes):
                 if stop.is_set():
                     return
                 conn.sendall(b"x")

@@ -348,8 +348,15 @@ def test_a_failure_after_the_switch_is_undone_and_reported_unchanged(node, monke
     assert sorted(os.listdir(node.root / "releases")) == ["1.0.0"]
 
 
+def failing(exc):
+    def fail(*_args):
+        raise exc
+
+    return fail
+
+
 def test_a_failed_first_switch_removes_the_link_it_made(node, monkeypatch):
-    monkeypatch.setattr(_release, "write_history", lambda *_a: (_ for _ in ()).throw(OSError(5, "I/O error")))
+    monkeypatch.setattr(_release, "write_history", failing(OSError(5, "I/O error")))
     result = node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
     assert result["failed"] is True and result["changed"] is False
     assert not os.path.lexists(node.root / "current") and not (node.root / "releases/1.0.0").exists()
@@ -358,7 +365,7 @@ def test_a_failed_first_switch_removes_the_link_it_made(node, monkeypatch):
 def test_a_forced_replacement_that_fails_puts_the_old_files_back(node, monkeypatch):
     node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
     node.run("1.1.0", src=node.tarball("1.1.0"))
-    monkeypatch.setattr(_release, "write_history", lambda *_a: (_ for _ in ()).throw(OSError(28, "No space")))
+    monkeypatch.setattr(_release, "write_history", failing(OSError(28, "No space")))
     result = node.run("1.1.0", src=node.tarball("1.1.0", extra=b"%% rebuilt\n"), force=True)
     assert result["failed"] is True and result["changed"] is False
     assert b"rebuilt" not in (node.root / "releases/1.1.0/releases/1.1.0/app.rel").read_bytes()
@@ -368,7 +375,7 @@ def test_a_forced_replacement_that_fails_puts_the_old_files_back(node, monkeypat
 def test_removals_that_cannot_be_undone_are_reported_as_changed(node, monkeypatch):
     for version in ("1.0.0", "1.1.0", "1.2.0"):
         node.run(version, src=node.tarball(version), state="current")
-    monkeypatch.setattr(_release, "write_history", lambda *_a: (_ for _ in ()).throw(OSError(28, "No space")))
+    monkeypatch.setattr(_release, "write_history", failing(OSError(28, "No space")))
     result = node.run("1.2.0", state="current", keep=2)
     assert result["failed"] is True and result["changed"] is True
     assert result["not_undone"] == ["removed 1.0.0 (keep)"] and "changed and not undone" in result["msg"]
