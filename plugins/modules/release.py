@@ -196,7 +196,7 @@ cleaned:
 not_undone:
   description:
     - On a failure after changes began, the steps that stay applied (removals cannot be undone);
-      empty when every change was undone. RV(changed) is true exactly when it is not empty.
+      empty when every change was undone. C(changed) is true exactly when it is not empty.
   returned: on failure while applying
   type: list
   elements: str
