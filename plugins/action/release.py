@@ -75,7 +75,11 @@ class ActionModule(ActionBase):
                 # The module gets the tarball's path on the target (none in check mode before a
                 # transfer) and the controller's SHA-256, which it checks again before unpacking.
                 args.update(src=remote, checksum=sha)
-            result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+            answer = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+            if transferred and isinstance(answer.get("msg"), str):
+                # Name the tarball as the user knows it, not by its temporary copy on the target.
+                answer["msg"] = answer["msg"].replace(remote, f"{local} (sent to the target)")
+            result.update(answer)
         except AnsibleError as exc:
             return self._fail(result, str(exc))
         finally:

@@ -28,7 +28,11 @@ class Opaque(str):
 
 
 class TermError(ValueError):
-    """The text is not a term this reader understands."""
+    """The text is not a term this reader understands (the only error this reader raises)."""
+
+
+# Deeper nesting than any relup, .rel or node answer has: refused rather than exhausting the stack.
+MAX_DEPTH = 100
 
 
 _TOKEN = re.compile(
@@ -83,8 +87,11 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 class _Reader:
     def __init__(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TermError(f"expected text, got {type(text).__name__}")
         self.toks = _tokens(text)
         self.pos = 0
+        self.depth = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.toks[self.pos] if self.pos < len(self.toks) else None
@@ -116,6 +123,15 @@ class _Reader:
                 raise TermError(f"expected ',' or {close!r}, found {sep!r}")
 
     def term(self):
+        if self.depth >= MAX_DEPTH:
+            raise TermError(f"the term nests deeper than {MAX_DEPTH} levels")
+        self.depth += 1
+        try:
+            return self._term()
+        finally:
+            self.depth -= 1
+
+    def _term(self):
         kind, value = self.take()
         if kind == "string":
             text = _unescape(value[1:-1])
@@ -128,8 +144,7 @@ class _Reader:
         if kind == "atom":
             return Atom(value)
         if kind == "int":
-            base, _sep, digits = value.partition("#")
-            return int(digits, int(base)) if digits else int(value)
+            return _integer(value)
         if kind == "float":
             return float(value)
         if kind == "char":
@@ -154,9 +169,9 @@ class _Reader:
             self.take("}")
             return result
         while True:
-            key = self.term()
+            key = _hashable(self.term())
             self.take("=>")
-            result[_hashable(key)] = self.term()
+            result[key] = self.term()
             sep = self.take()[1]
             if sep == "}":
                 return result
@@ -183,9 +198,25 @@ class _Reader:
                 raise TermError(f"expected ',' or '>>' in a binary, found {sep!r}")
 
 
+def _integer(text: str) -> int:
+    """'42', '-7', '16#ff', '-16#ff' -> int; an Erlang base is 2 to 36 and the digits must belong to it."""
+    sign = -1 if text.startswith("-") else 1
+    base, sep, digits = text.lstrip("-").partition("#")
+    radix = int(base) if sep else 10
+    if not 2 <= radix <= 36:
+        raise TermError(f"integer {text[:40]!r}: base {radix} is not between 2 and 36")
+    try:
+        return sign * int(digits if sep else base, radix)
+    except ValueError as exc:  # digits outside the base, or more digits than Python converts
+        raise TermError(f"integer {text[:40]!r} cannot be read: {exc}") from None
+
+
 def _hashable(value):
-    if isinstance(value, list):
+    """A map key as a hashable value: lists become tuples, at any depth; a map cannot be a key here."""
+    if isinstance(value, (list, tuple)):
         return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        raise TermError("a map used as a map key is not supported")
     return value
 
 

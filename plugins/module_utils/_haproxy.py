@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import socket
 import time
 
@@ -33,10 +34,31 @@ FOREIGN_BITS = 0x02 | 0x10 | 0x20
 # srv_check_result: CHK_RES_FAILED
 CHECK_FAILED = 2
 MAX_WEIGHT = 256
+# The characters HAProxy accepts in proxy (backend) and server names (invalid_char() in its tools.c).
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
+# What would end one runtime API command and start another (or escape that end): never sent.
+_COMMAND_BREAKERS = (";", "\n", "\r", "\\", "\x00")
+# `show stat` prints a member between two states with its health counter: "UP 1/3" (UP, going
+# down), "DOWN 1/2" (DOWN, going up), "NOLB 2/3", "DRAIN 1/3"; the HTML page says "UP, going down".
+_TRANSITIONAL_RE = re.compile(r"\d+/\d+|going (?:up|down)", re.IGNORECASE)
 
 
 class HAProxyError(Exception):
     """A failure to report as is: it already says what failed, where, why and what to do."""
+
+
+def name_problem(name) -> str | None:
+    """None when ``name`` is a valid HAProxy backend or server name, else why not."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        return f"{name!r} is not an HAProxy name: use letters, digits and - _ . : only (no space, ';' or newline)"
+    return None
+
+
+def _checked_name(name: str) -> str:
+    problem = name_problem(name)
+    if problem:
+        raise HAProxyError(f"Refused to build an HAProxy command: {problem}.")
+    return name
 
 
 def decode_admin_state(bits: int) -> dict:
@@ -86,7 +108,12 @@ def status_word(status: str) -> str:
     status = (status or "").strip()
     if status.lower() == "no check":
         return "NO CHECK"
-    return status.split(" ", 1)[0].upper()
+    return status.split(" ", 1)[0].replace(",", "").upper()
+
+
+def is_transitional(status: str) -> bool:
+    """True for a status between two states: 'UP 1/3' (going down), 'DOWN 1/2' (going up), ..."""
+    return bool(_TRANSITIONAL_RE.search(status or ""))
 
 
 class Member:
@@ -113,7 +140,8 @@ class Member:
         return f"{self.backend}/{self.server}"
 
     def is_up(self) -> bool:
-        return status_word(self.status) in ("UP", "NO CHECK")
+        """Steadily UP: 'UP 1/3' is UP with failing checks, on its way down, so it does not count."""
+        return status_word(self.status) in ("UP", "NO CHECK") and not is_transitional(self.status)
 
     def is_down(self) -> bool:
         """Out of rotation by its health (or its address), not by an admin state this module set."""
@@ -177,7 +205,14 @@ class RuntimeAPI:
         return sock
 
     def command(self, command: str) -> str:
-        """Send one command, read the whole answer (HAProxy closes the connection after it)."""
+        """Send one command, read the whole answer (HAProxy closes the connection after it).
+
+        The whole exchange, from connecting to the last byte, takes at most ``timeout`` seconds of
+        wall time: a server that sends a byte now and then cannot stretch it.
+        """
+        if any(breaker in command for breaker in _COMMAND_BREAKERS):
+            raise HAProxyError(f"Refused to send {command!r}: it would run more than one HAProxy command.")
+        deadline = time.monotonic() + self.timeout
         try:
             sock = self._connect()
         except OSError as exc:
@@ -189,12 +224,23 @@ class RuntimeAPI:
             ) from exc
         chunks = []
         try:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
             sock.sendall(command.encode() + b"\n")
             while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                sock.settimeout(remaining)
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
                 chunks.append(chunk)
+        except TimeoutError as exc:
+            raise HAProxyError(
+                f"The {self.describe()} did not finish answering `{command}` within {self.timeout:g}s "
+                f"(socket_timeout; {sum(map(len, chunks))} bytes came). Check that HAProxy is not overloaded "
+                "or reloading, or raise socket_timeout."
+            ) from exc
         except OSError as exc:
             raise HAProxyError(
                 f"The {self.describe()} did not answer `{command}`: {exc}. "
@@ -210,7 +256,7 @@ class RuntimeAPI:
         return answer if answer in ("admin", "operator", "user") else None
 
     def servers_state(self, backend: str | None = None) -> list[dict]:
-        answer = self.command(f"show servers state {backend}" if backend else "show servers state")
+        answer = self.command(f"show servers state {_checked_name(backend)}" if backend else "show servers state")
         try:
             return parse_servers_state(answer)
         except ValueError as exc:
@@ -220,7 +266,7 @@ class RuntimeAPI:
             ) from exc
 
     def stat_rows(self, backend: str) -> list[dict]:
-        answer = self.command(f"show stat {backend} 4 -1")
+        answer = self.command(f"show stat {_checked_name(backend)} 4 -1")
         try:
             return parse_stat_csv(answer)
         except ValueError as exc:
@@ -254,14 +300,20 @@ class RuntimeAPI:
         if answer:
             raise HAProxyError(f"HAProxy refused `{command}` through the {self.describe()}: {answer}")
 
+    @staticmethod
+    def _ref(member: Member) -> str:
+        return f"{_checked_name(member.backend)}/{_checked_name(member.server)}"
+
     def set_state(self, member: Member, state: str) -> None:
-        self._expect_empty(f"set server {member.backend}/{member.server} state {state}")
+        if state not in ("ready", "drain", "maint"):
+            raise HAProxyError(f"Refused to set {member.name} to the unknown state {state!r}.")
+        self._expect_empty(f"set server {self._ref(member)} state {state}")
 
     def set_weight(self, member: Member, weight: int) -> None:
-        self._expect_empty(f"set server {member.backend}/{member.server} weight {weight}")
+        self._expect_empty(f"set server {self._ref(member)} weight {int(weight)}")
 
     def shutdown_sessions(self, member: Member) -> None:
-        self._expect_empty(f"shutdown sessions server {member.backend}/{member.server}")
+        self._expect_empty(f"shutdown sessions server {self._ref(member)}")
 
 
 def wait_outcome(goal: str, members: list[Member]) -> str | None:

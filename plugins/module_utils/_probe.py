@@ -13,8 +13,10 @@ from __future__ import annotations
 import http.client
 import re
 import socket
+import threading
 import time
 import urllib.error
+from urllib.parse import urlsplit, urlunsplit
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
@@ -109,6 +111,56 @@ class Prober:
         }
 
 
+def redact_url(url: str) -> str:
+    """The URL without its user:password@ part, for messages and results."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def url_problem(url: str) -> str | None:
+    """None when url is an http:// or https:// URL with a host, else why not (credentials never echoed)."""
+    try:
+        parts = urlsplit(url)
+        if parts.port == 0:  # reading the port raises ValueError when it is not a number up to 65535
+            return "its port is 0"
+    except ValueError as exc:
+        return f"it cannot be parsed ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"its scheme is {parts.scheme or 'missing'!r}: only http and https are probed"
+    if not parts.hostname:
+        return "it has no host"
+    return None
+
+
+def within(timeout: float, what: str, func):
+    """func() bounded by timeout seconds of wall time, however slowly a server sends its bytes.
+
+    The work runs in a daemon thread; past the timeout the attempt fails and the thread is
+    abandoned (it ends at its next read, or with the process).
+    """
+    box: dict = {}
+
+    def work():
+        try:
+            box["value"] = func()
+        except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="beamops-probe-attempt", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise ProbeFailure(f"{what}: no complete answer within {timeout:g}s (attempt_timeout)")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def http_check(
     url: str,
     timeout: float,
@@ -119,47 +171,76 @@ def http_check(
     expect_headers: dict | None = None,
     validate_certs: bool = True,
 ) -> dict:
-    """One HTTP request: the status must be listed, the body match, the expected headers match."""
-    try:
-        response = open_url(
-            url,
-            method=method,
-            headers=headers or {},
-            timeout=timeout,
-            validate_certs=validate_certs,
-            follow_redirects="none",
-        )
-    except urllib.error.HTTPError as exc:
-        # A status outside 2xx is an answer too: judge it below like any other.
-        response = exc
-    except OSError as exc:
-        raise ProbeFailure(f"{method} {url}: {getattr(exc, 'reason', None) or exc}") from exc
-    except (http.client.HTTPException, UrlsConnectionError, ValueError) as exc:
-        raise ProbeFailure(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
-    try:
-        status = response.code if isinstance(response, urllib.error.HTTPError) else response.status
-        body = response.read(BODY_LIMIT) if method != "HEAD" else b""
-        got_headers = response.headers
-    except (OSError, http.client.HTTPException) as exc:
-        raise ProbeFailure(f"{method} {url}: reading the answer failed: {exc}") from exc
-    finally:
-        response.close()
+    """One HTTP request: the status must be listed, the body match, the expected headers match.
+
+    Only http and https URLs are requested; messages carry the URL without its credentials. The
+    whole attempt (connect, headers, body) takes at most timeout seconds of wall time.
+    """
+    problem = url_problem(url)
+    if problem:  # the URL is not echoed: a data: URL holds its content
+        raise ProbeFailure(f"{method} refused: the url is not http(s), {problem}")
+    shown = redact_url(url)
+    userinfo = urlsplit(url).netloc.rpartition("@")[0]
+
+    def clean(text) -> str:
+        text = str(text).replace(url, shown)
+        return text.replace(userinfo, "***") if userinfo else text
+
+    def request():
+        deadline = time.monotonic() + timeout
+        try:
+            response = open_url(
+                url,
+                method=method,
+                headers=headers or {},
+                timeout=timeout,
+                validate_certs=validate_certs,
+                follow_redirects="none",
+            )
+        except urllib.error.HTTPError as exc:
+            # A status outside 2xx is an answer too: judge it below like any other.
+            response = exc
+        except OSError as exc:
+            raise ProbeFailure(clean(f"{method} {shown}: {getattr(exc, 'reason', None) or exc}")) from None
+        except (http.client.HTTPException, UrlsConnectionError, ValueError) as exc:
+            raise ProbeFailure(clean(f"{method} {shown}: {type(exc).__name__}: {exc}")) from None
+        try:
+            status = response.code if isinstance(response, urllib.error.HTTPError) else response.status
+            chunks: list[bytes] = []
+            size = 0
+            while method != "HEAD" and size < BODY_LIMIT:
+                if time.monotonic() >= deadline:
+                    raise ProbeFailure(f"{method} {shown}: the body did not come within {timeout:g}s")
+                chunk = response.read(min(8192, BODY_LIMIT - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            return status, b"".join(chunks), response.headers
+        except (OSError, http.client.HTTPException) as exc:
+            raise ProbeFailure(clean(f"{method} {shown}: reading the answer failed: {exc}")) from None
+        finally:
+            response.close()
+
+    status, body, got_headers = within(timeout, f"{method} {shown}", request)
     text = body.decode("utf-8", "replace")
     seen = {"status": status}
     if status not in status_codes:
         excerpt = " ".join(text.split())[:120]
-        raise ProbeFailure(f"{method} {url}: HTTP {status}, expected {list(status_codes)}; body: {excerpt!r}", seen)
+        raise ProbeFailure(f"{method} {shown}: HTTP {status}, expected {list(status_codes)}; body: {excerpt!r}", seen)
     if body_regex and not re.search(body_regex, text):
-        raise ProbeFailure(f"{method} {url}: HTTP {status} but the body does not match {body_regex!r}", seen)
+        raise ProbeFailure(f"{method} {shown}: HTTP {status} but the body does not match {body_regex!r}", seen)
     for name, pattern in (expect_headers or {}).items():
         value = got_headers.get(name) if got_headers is not None else None
         if value is None or not re.search(pattern, value):
-            raise ProbeFailure(f"{method} {url}: header {name}={value!r} does not match {pattern!r}", seen)
+            raise ProbeFailure(f"{method} {shown}: header {name}={value!r} does not match {pattern!r}", seen)
     return seen
 
 
 def tcp_check(host: str, port: int, timeout: float) -> dict:
-    """A TCP connection that opens within the timeout."""
+    """A TCP connection that opens within the timeout (port 1 to 65535)."""
+    if not 1 <= port <= 65535:
+        raise ProbeFailure(f"TCP connect to {host}:{port}: refused, the port is not between 1 and 65535")
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass

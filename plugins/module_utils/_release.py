@@ -7,8 +7,10 @@ Layout under a release root ``<root>``::
     releases/<vsn>/                  one unpacked release per version
     current -> releases/<vsn>        relative symlink, switched atomically
     .beamops/history.json            deploy state, see below
-    .beamops/tarballs/<name>-<vsn>.tar.gz   the tarballs as received (skip re-transfers)
-    .beamops/lock                    flock held while the state changes
+    .beamops/tarballs/<name>-<vsn>.tar.gz   the tarballs as received (skip re-transfers), 0600 in 0700
+    .beamops/lock                    flock held while the root is read, planned and changed
+    .beamops-tmp-*                   temporaries (in <root>, releases/, .beamops/, .beamops/tarballs/);
+                                     any found with the lock held were left by a killed run
 
 history.json (``format`` 1)::
 
@@ -33,8 +35,9 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _tar
+from ansible_collections.beamops.deploy.plugins.module_utils import _erlterm, _tar
 
 HISTORY_FORMAT = 1
 MAX_EVENTS = 50
@@ -89,16 +92,49 @@ def sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
-def inspect_tarball(path: str, name: str, version: str) -> bool:
-    """Check every member of a release tarball and that it holds releases/<version>/<name>.rel.
+def rel_applications(text: bytes, what: str) -> list[tuple[str, str]]:
+    """(application, version) pairs of a .rel file: {release, {Name, Vsn}, {erts, Vsn}, [{App, Vsn, ...}]}."""
+    try:
+        terms = _erlterm.parse_all(text.decode("utf-8"))
+    except (UnicodeDecodeError, _erlterm.TermError) as exc:
+        raise ValueError(f"{what} is not a readable .rel file: {exc}") from None
+    term = terms[0] if len(terms) == 1 else None
+    if not (isinstance(term, tuple) and len(term) == 4 and term[0] == "release" and isinstance(term[3], list)):
+        raise ValueError(f"{what} is not a .rel file: expected {{release, {{Name, Vsn}}, {{erts, Vsn}}, [Apps]}}")
+    apps = []
+    for entry in term[3]:
+        if not (
+            isinstance(entry, tuple) and len(entry) >= 2 and isinstance(entry[0], str) and isinstance(entry[1], str)
+        ):
+            raise ValueError(f"{what} names an application as {_erlterm.format_term(entry, 80)}, not {{App, Vsn}}")
+        apps.append((str(entry[0]), str(entry[1])))
+    return apps
 
-    Returns whether member names carry ``./`` prefixes. Raises _tar.UnsafeArchiveError or
-    ValueError with the reason.
+
+def inspect_tarball(path: str, name: str, version: str) -> bool:
+    """Check every member of a release tarball and that it holds a complete release.
+
+    Complete: bin/<name>, releases/<version>/<name>.rel, and lib/<app>-<vsn>/ for every
+    application the .rel names. The whole archive is read (a damaged one raises _tar.ArchiveError).
+    Returns whether member names carry ``./`` prefixes. Raises _tar.UnsafeArchiveError,
+    _tar.ArchiveError or ValueError with the reason.
     """
-    checked = _tar.check_members(_tar.read_members(path))
     rel = f"releases/{version}/{name}.rel"
-    if rel not in {pair[0] for pair in checked}:
+    members, contents = _tar.read_archive(path, {rel})
+    checked = _tar.check_members(members)
+    names = {pair[0] for pair in checked}
+    if rel not in names:
         raise ValueError(f"{path} is not release {name} {version}: it has no {rel}")
+    missing = [] if f"bin/{name}" in names else [f"bin/{name}"]
+    dirs = {n.split("/", 2)[1] for n in names if n.startswith("lib/") and n.count("/") >= 1}
+    for app, vsn in rel_applications(contents.get(rel, b""), f"{rel} in {path}"):
+        if f"{app}-{vsn}" not in dirs:
+            missing.append(f"lib/{app}-{vsn}/")
+    if missing:
+        raise ValueError(
+            f"{path} is not a complete release {name} {version}: it lacks {', '.join(missing)} "
+            f"(bin/{name} and every application {rel} names must be in it)"
+        )
     return any(pair[1].name.startswith("./") for pair in checked)
 
 
@@ -154,16 +190,36 @@ def empty_history(name: str) -> dict:
 
 
 def read_history(layout: Layout) -> dict:
+    """The deploy state; an empty one when there is no file. ValueError when it is damaged."""
     try:
         with open(layout.history, encoding="utf-8") as handle:
             data = json.load(handle)
     except FileNotFoundError:
         return empty_history(layout.name)
+    except OSError as exc:  # a directory in its place, no permission
+        raise ValueError(f"{layout.history} cannot be read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # not JSON, not UTF-8
+        raise ValueError(f"{layout.history} is damaged: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != HISTORY_FORMAT:
         raise ValueError(f"{layout.history} is not a history file of format {HISTORY_FORMAT}")
     base = empty_history(layout.name)
     base.update(data)
+    problem = _history_problem(base)
+    if problem:
+        raise ValueError(f"{layout.history} is damaged: {problem}")
     return base
+
+
+def _history_problem(history: dict) -> str | None:
+    if history["previous"] is not None and validate_version(str(history["previous"])) is not None:
+        return f"previous is {history['previous']!r}, not a version"
+    if not isinstance(history["versions"], dict) or not all(
+        isinstance(record, dict) for record in history["versions"].values()
+    ):
+        return "versions is not a map of version records"
+    if not isinstance(history["events"], list):
+        return "events is not a list"
+    return None
 
 
 def write_history(layout: Layout, history: dict) -> None:
@@ -186,7 +242,7 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-def copy_atomic(src: str, dest: str, mode: int = 0o644, uid: int = -1, gid: int = -1) -> None:
+def copy_atomic(src: str, dest: str, mode: int = 0o600, uid: int = -1, gid: int = -1) -> None:
     """Copy ``src`` to ``dest`` through a temporary file beside ``dest`` and a rename.
 
     A missing parent directory is made (owned by ``uid``/``gid``, -1: unchanged).
@@ -318,3 +374,93 @@ def prune_plan(versions: list[str], ages: dict[str, float], keep: int, protected
 
 def record_event(history: dict, action: str, **fields) -> None:
     history["events"].append({"at": round(time.time(), 3), "action": action, **fields})
+
+
+def move_aside(path: str) -> str:
+    """Rename ``path`` into a new temporary directory beside it; return that directory."""
+    aside = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=os.path.dirname(path))
+    os.rename(path, os.path.join(aside, "old"))
+    return aside
+
+
+def restore_aside(aside: str, path: str) -> None:
+    """Undo move_aside: whatever is at ``path`` now is removed, the old one renamed back."""
+    if os.path.lexists(path):
+        shutil.rmtree(path)
+    os.rename(os.path.join(aside, "old"), path)
+    os.rmdir(aside)
+
+
+def keep_private(path: str, uid: int = -1, gid: int = -1) -> None:
+    """A kept or staged tarball: readable by its owner only (a release may hold its cookie)."""
+    os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
+    if uid != -1 or gid != -1:
+        os.chown(path, uid, gid)
+
+
+def loose_tarballs(layout: Layout, uid: int = -1, gid: int = -1) -> list[str]:
+    """Kept tarballs (and their directory) that others could read, or not owned as asked."""
+    try:
+        names = os.listdir(layout.tarballs)
+    except OSError:
+        return []
+    paths = [layout.tarballs] + [os.path.join(layout.tarballs, n) for n in names if not n.startswith(_TMP_PREFIX)]
+    loose = []
+    for path in paths:
+        st = os.lstat(path)
+        if st.st_mode & 0o077 or not owned_by(path, uid, gid):
+            loose.append(path)
+    return loose
+
+
+def stale_temporaries(layout: Layout) -> list[str]:
+    """Temporary files and directories of this module left by a run that was killed.
+
+    Only names with our own prefix, in the four directories where we make them. Call with the
+    lock held: every run that makes them holds it, so none of them belongs to a live run.
+    """
+    found = []
+    for folder in (layout.root, layout.releases, layout.state, layout.tarballs):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        found.extend(os.path.join(folder, n) for n in sorted(names) if n.startswith(_TMP_PREFIX))
+    return found
+
+
+def remove_path(path: str) -> None:
+    """Remove a file, a symlink (never its target) or a directory tree."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+class Transaction:
+    """Steps applied in order; on a failure, the completed ones are undone in reverse order.
+
+    A step is a function that makes its change and returns how to undo it (a function), or None
+    when it cannot be undone (a removal).
+    """
+
+    def __init__(self) -> None:
+        self.done: list[tuple[str, Callable | None]] = []
+
+    def run(self, what: str, step: Callable, *args) -> None:
+        self.done.append((what, step(*args)))
+
+    def rollback(self) -> tuple[list[str], list[str]]:
+        """Undo what can be; return (what was undone, what stays changed)."""
+        undone, left = [], []
+        for what, undo in reversed(self.done):
+            if undo is None:
+                left.append(what)
+                continue
+            try:
+                undo()
+                undone.append(what)
+            except OSError as exc:
+                left.append(f"{what} (undoing it failed: {exc})")
+        self.done = []
+        return undone[::-1], left[::-1]

@@ -9,11 +9,17 @@ the archive, and only regular files, directories, symlinks and hard links (no de
 exotic types). The checks are our own: tarfile's ``data_filter`` (Python 3.12, and some 3.11
 builds) is applied as an extra guard when present, never relied on.
 
+Every read goes to the end of the archive: tarfile stops without a word at the first header it
+cannot read (a flipped byte, a tar cut at a block boundary) and never reaches the gzip trailer, so
+here the end-of-archive marker is required and the compressed stream is read to its end (its CRC
+and length checked).
+
 This is a private module_utils file: its interface may change without notice.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import tarfile
@@ -31,7 +37,8 @@ class UnsafeArchiveError(ArchiveError):
     """The archive holds a member that must not be unpacked; the message names it and says why."""
 
 
-_READ_ERRORS = (tarfile.TarError, EOFError, zlib.error)
+_READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
+_MAX_WANTED = 4 * 1024 * 1024  # bytes read into memory from one wanted member
 
 
 def normalize_name(raw: str) -> str:
@@ -175,20 +182,66 @@ def extract_all(archive: tarfile.TarFile, dest: str, checked: list[tuple[str, ta
     return count
 
 
-def read_members(path: str) -> list[tarfile.TarInfo]:
-    """The members of a (compressed) tarball, without extracting anything."""
+def _check_complete(archive: tarfile.TarFile, path: str) -> None:
+    """The tar stream ends with its end-of-archive marker, and the file reads to its end.
+
+    Reading to the end is what makes gzip (bz2, xz) check the CRC and length of the whole stream.
+    Call once every member was read (getmembers), so that archive.offset is where tarfile stopped.
+    """
+    fileobj = archive.fileobj
+    fileobj.seek(archive.offset)
+    block = fileobj.read(tarfile.BLOCKSIZE)
+    if block != tarfile.NUL * tarfile.BLOCKSIZE:
+        last = archive.members[-1].name if archive.members else None
+        why = (
+            "the archive ends there without its end-of-archive marker (it was cut short)"
+            if len(block) < tarfile.BLOCKSIZE
+            else "the member header there is damaged (tarfile would silently stop reading at it)"
+        )
+        raise ArchiveError(
+            f"{path} is damaged at byte {archive.offset} of the tar stream, after member {last!r}: {why}"
+        )
+    try:
+        while fileobj.read(1024 * 1024):
+            pass
+    except OSError as exc:  # gzip: CRC or length mismatch, trailing garbage; bz2/xz: invalid data
+        raise ArchiveError(f"{path} is damaged: {exc}") from exc
+
+
+def read_archive(path: str, wanted: set[str] | frozenset = frozenset()) -> tuple[list[tarfile.TarInfo], dict]:
+    """The members of a (compressed) tarball and the bytes of the ``wanted`` regular files (by
+    normalized name), without extracting anything; the whole file is read and checked."""
     try:
         with tarfile.open(path, "r:*") as archive:
-            return archive.getmembers()
+            members = archive.getmembers()
+            contents = {}
+            for member in members:
+                name = normalize_name(member.name)
+                if name in wanted and member.isreg() and member.size <= _MAX_WANTED:
+                    source = archive.extractfile(member)
+                    contents[name] = source.read() if source is not None else b""
+            _check_complete(archive, path)
+            return members, contents
     except _READ_ERRORS as exc:
         raise ArchiveError(f"{path} is not a readable tarball: {exc}") from exc
 
 
+def read_members(path: str) -> list[tarfile.TarInfo]:
+    """The members of a (compressed) tarball, without extracting anything; the whole file is checked."""
+    return read_archive(path)[0]
+
+
 def unpack(path: str, dest: str) -> int:
-    """Check and unpack the tarball ``path`` into the existing empty directory ``dest``."""
+    """Check and unpack the tarball ``path`` into the existing empty directory ``dest``.
+
+    A damaged archive raises ArchiveError, possibly after some files were written: unpack into a
+    directory that is removed on failure (``_release.unpack_atomic`` does).
+    """
     try:
         with tarfile.open(path, "r:*") as archive:
             checked = check_members(archive.getmembers())
-            return extract_all(archive, dest, checked)
+            count = extract_all(archive, dest, checked)
+            _check_complete(archive, path)
+            return count
     except _READ_ERRORS as exc:
         raise ArchiveError(f"{path} is not a readable tarball: {exc}") from exc

@@ -44,7 +44,10 @@ options:
     required: true
     choices: [http, tcp, beam]
   url:
-    description: URL to request. Required with O(kind=http).
+    description:
+      - URL to request, C(http://) or C(https://) only (C(file:), C(data:) and other schemes are refused). Required
+        with O(kind=http).
+      - Credentials in the URL (V(http://user:password@host/)) are sent, but never shown in messages and results.
     type: str
   method:
     description: HTTP method. Redirects are not followed, so a V(3xx) status is judged as it is.
@@ -57,14 +60,18 @@ options:
     elements: int
     default: [200]
   body_regex:
-    description: Python regular expression the HTTP body (its first 64 KiB) must match (C(re.search)).
+    description:
+      - Python regular expression the HTTP body (its first 64 KiB) must match (C(re.search)).
+      - Checked before the first attempt; an invalid one fails at once.
     type: str
   headers:
     description: Headers sent with the HTTP request.
     type: dict
     default: {}
   expect_headers:
-    description: Response headers that must be present, each with a regular expression its value must match.
+    description:
+      - Response headers that must be present, each with a regular expression its value must match.
+      - The expressions are checked before the first attempt.
     type: dict
     default: {}
   validate_certs:
@@ -76,7 +83,7 @@ options:
     type: str
     default: 127.0.0.1
   port:
-    description: Port to connect to. Required with O(kind=tcp).
+    description: Port to connect to, from V(1) to V(65535). Required with O(kind=tcp).
     type: int
   release_root:
     description:
@@ -119,7 +126,10 @@ options:
     type: float
     default: 60
   attempt_timeout:
-    description: Seconds one attempt may take (HTTP request, TCP connect, or the node's answer).
+    description:
+      - Seconds one attempt may take (HTTP request, TCP connect, or the node's answer).
+      - An HTTP attempt is bounded by wall time, from connecting to the end of the body, however slowly the
+        server sends it; no attempt runs past O(timeout).
     type: float
     default: 5
 notes:
@@ -210,6 +220,8 @@ details:
 """
 
 import os
+import re
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -219,7 +231,9 @@ from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
     Prober,
     beam_check,
     http_check,
+    redact_url,
     tcp_check,
+    url_problem,
 )
 
 
@@ -236,6 +250,29 @@ def protect_cookies(module: AnsibleModule, release: ReleaseRoot) -> None:
             continue
         if cookie:
             module.no_log_values.add(cookie)
+
+
+def validate(module: AnsibleModule) -> None:
+    """Refuse option values that could only fail later, deep in an attempt, or leak what they hold."""
+    p = module.params
+    if p["successes"] < 1 or p["retries"] < 0 or p["interval"] < 0 or p["timeout"] <= 0 or p["attempt_timeout"] <= 0:
+        module.fail_json(msg="successes must be at least 1, retries and interval at least 0, the timeouts above 0.")
+    if p["kind"] == "http":
+        password = urlsplit(p["url"]).password if "@" in p["url"] else None
+        if password:
+            module.no_log_values.add(password)  # masked in the invocation too
+        problem = url_problem(p["url"])
+        if problem:
+            module.fail_json(msg=f"Invalid url: {problem}. Give an http:// or https:// URL.")
+    patterns = [("body_regex", p["body_regex"])] if p["body_regex"] is not None else []
+    patterns += [(f"expect_headers[{name!r}]", value) for name, value in p["expect_headers"].items()]
+    for option, pattern in patterns:
+        try:
+            re.compile(str(pattern))
+        except re.error as exc:
+            module.fail_json(msg=f"Invalid {option}: {pattern!r} is not a Python regular expression ({exc}).")
+    if p["kind"] == "tcp" and not 1 <= p["port"] <= 65535:
+        module.fail_json(msg=f"Invalid port: {p['port']} is not between 1 and 65535.")
 
 
 def make_check(module: AnsibleModule):
@@ -301,8 +338,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    if p["successes"] < 1 or p["retries"] < 0 or p["interval"] < 0 or p["timeout"] <= 0 or p["attempt_timeout"] <= 0:
-        module.fail_json(msg="successes must be at least 1, retries and interval at least 0, the timeouts above 0.")
+    validate(module)
     prober = Prober(
         make_check(module),
         successes=p["successes"],
@@ -314,7 +350,9 @@ def main() -> None:
     result = prober.run()
     ok, reason = result.pop("ok"), result.pop("reason")
     if not ok:
-        target = {"http": p["url"], "tcp": f"{p['host']}:{p['port']}", "beam": p["release_name"]}[p["kind"]]
+        target = {"http": redact_url(p["url"] or ""), "tcp": f"{p['host']}:{p['port']}", "beam": p["release_name"]}[
+            p["kind"]
+        ]
         module.fail_json(
             msg=f"{p['kind']} probe of {target} failed: {result['successes']} consecutive successes of "
             f"{p['successes']} required after {result['attempts']} attempts ({reason}); last error: "

@@ -16,8 +16,9 @@ description:
   - Everything is validated before the first change (the socket answers at admin level, every backend
     exists and holds the server). An unknown backend or server fails naming it, with nothing changed.
   - With O(wait=true), V(drain) and V(maint) return once the member has no current session and no queued
-    request, and V(ready) returns once HAProxy reports the member UP. A member that is DOWN returns at once
-    from a drain, and a member already UP returns at once from V(ready).
+    request, and V(ready) returns once HAProxy reports the member steadily UP (a status between two states
+    does not count, such as C(UP 1/3), UP with failing checks on its way down, or C(DOWN 1/2), still DOWN). A member
+    that is DOWN returns at once from a drain, and a member already steadily UP returns at once from V(ready).
   - C(changed) reflects the admin state and the weight only, never the traffic that moved.
 author:
   - beamops.deploy contributors (@beamops)
@@ -35,13 +36,17 @@ attributes:
     support: full
 options:
   server:
-    description: Name of the server in the backend(s), as in C(haproxy.cfg).
+    description:
+      - Name of the server in the backend(s), as in C(haproxy.cfg).
+      - Letters, digits and C(- _ . :) only, as HAProxy allows; anything else (a space, C(;), a newline) is refused
+        before the socket is opened.
     type: str
     required: true
   backend:
     description:
       - Backend(s) holding O(server). A member that sits in several backends is set in all of them.
       - When omitted, every backend that has a server named O(server); it is an error if there is none.
+      - Letters, digits and C(- _ . :) only, as for O(server).
     type: list
     elements: str
     aliases: [backends]
@@ -67,10 +72,12 @@ options:
     description: Address of HAProxy's TCP admin socket (C(stats socket ipv4@ADDR:PORT level admin)).
     type: str
   port:
-    description: Port of HAProxy's TCP admin socket. Required with O(host).
+    description: Port of HAProxy's TCP admin socket, from V(1) to V(65535). Required with O(host).
     type: int
   socket_timeout:
-    description: Seconds to wait for HAProxy to connect and answer one command.
+    description:
+      - Seconds one command may take, from connecting to the last byte of the answer (wall time, however
+        slowly the answer comes).
     type: float
     default: 5
   wait:
@@ -196,6 +203,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
     MAX_WEIGHT,
     HAProxyError,
     RuntimeAPI,
+    name_problem,
     wait_for,
 )
 
@@ -358,6 +366,15 @@ def main() -> None:
         module.fail_json(msg=f"weight must be between 0 and {MAX_WEIGHT}, got {weight}: nothing was changed.")
     if params["wait_sleep"] <= 0 or params["wait_timeout"] < 0 or params["socket_timeout"] <= 0:
         module.fail_json(msg="wait_sleep and socket_timeout must be above 0, wait_timeout at least 0.")
+    if params["port"] is not None and not 1 <= params["port"] <= 65535:
+        module.fail_json(
+            msg=f"port must be between 1 and 65535, got {params['port']}: nothing was changed.", changed=False
+        )
+    for option, names in (("server", [params["server"]]), ("backend", params["backend"] or [])):
+        for name in names:
+            problem = name_problem(name)
+            if problem:
+                module.fail_json(msg=f"Invalid {option}: {problem}. Nothing was sent to HAProxy.", changed=False)
     api = RuntimeAPI(params["socket"], params["host"], params["port"], params["socket_timeout"])
     manager = LbMember(module, api)
     try:

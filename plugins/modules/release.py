@@ -15,8 +15,21 @@ description:
   - Unpacks it safely into C(<root>/releases/<version>) (absolute names, C(..), links out of the
     release, devices, fifos, names colliding once C(./) is dropped are refused) through a temporary
     directory renamed into place, so a failure leaves nothing half-made.
+  - The tarball is read to its end before anything is unpacked. A damaged one (gzip CRC or length, a tar
+    cut short or with a damaged header) is refused, and so is an incomplete release, which must hold
+    C(bin/<name>), C(releases/<version>/<name>.rel) and C(lib/<app>-<vsn>/) for every application the
+    C(.rel) names.
   - Switches C(<root>/current) atomically, recording the version it pointed at as RV(previous) in
     C(<root>/.beamops/history.json); stages tarballs for hot upgrades; prunes old versions.
+  - Runs on one root one at a time (a lock in C(<root>/.beamops)); the root is read and the change planned
+    with the lock held, and C(current) is checked again just before it is switched.
+  - Each step either completes or is undone when a later one fails (a failed history write puts C(current)
+    back and removes the version just unpacked); removals of old versions, which cannot be undone, come last.
+    A failed run reports C(changed) only for what stays changed, listed in C(not_undone).
+  - Temporary files and directories left by a run that was killed (C(.beamops-tmp-*) in C(<root>),
+    C(<root>/releases) and C(<root>/.beamops)) are removed, with the lock held, and listed in RV(cleaned).
+  - Tarballs kept in C(<root>/.beamops/tarballs) and staged tarballs are readable by their owner only (mode
+    C(0600), the directory C(0700)), since a release may carry its cookie in C(releases/COOKIE).
 author:
   - beamops.deploy contributors (@beamops)
 attributes:
@@ -81,10 +94,13 @@ options:
       - The current version, the previous one and O(version) are never pruned, so more may remain.
     type: int
   owner:
-    description: User (name or number) that owns the unpacked release and the staged tarball.
+    description:
+      - User (name or number) that owns the unpacked release, the kept and the staged tarball.
+      - When neither O(owner) nor O(group) is given and the module runs as root, a staged tarball takes the owner
+        and group of C(<root>/current/releases), so that C(release_handler) of the running node can read it.
     type: str
   group:
-    description: Group (name or number) that owns the unpacked release and the staged tarball.
+    description: Group (name or number) that owns the unpacked release, the kept and the staged tarball.
     type: str
   force:
     description:
@@ -95,6 +111,8 @@ options:
     default: false
 notes:
   - In check mode a tarball not yet on the target is not inspected.
+  - O(state=absent) on a root that holds neither C(releases/) nor C(.beamops/) creates nothing and reports
+    no change (a mistyped root).
   - A staged tarball whose members carry C(./) prefixes is refused (C(release_handler) could not
     find C(releases/<version>/<name>.rel) in it).
 """
@@ -169,6 +187,20 @@ transferred:
   returned: always
   type: bool
   sample: false
+cleaned:
+  description: Temporaries of interrupted runs removed from the root (to be removed, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [/opt/myapp/releases/.beamops-tmp-k2j4h1x0]
+not_undone:
+  description:
+    - On a failure after changes began, the steps that stay applied (removals cannot be undone);
+      empty when every change was undone. C(changed) is true exactly when it is not empty.
+  returned: on failure while applying
+  type: list
+  elements: str
+  sample: ["removed 0.9.0 (keep)"]
 staged_path:
   description: Where the tarball was staged for C(release_handler).
   returned: when O(state=staged)
@@ -185,8 +217,16 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.beamops.deploy.plugins.module_utils import _release, _tar
 
 
+class ApplyError(Exception):
+    """A step found the root other than planned: (what failed, why, what to do)."""
+
+
 class ReleaseManager:
-    """Reads the release root once, plans the difference, applies it unless in check mode."""
+    """Plans the difference under the root's lock, then applies it unless in check mode.
+
+    Every step either completes or is undone when a later one fails (removals, which cannot be
+    undone, come last), so that a failed run leaves the root as it found it, or says what it changed.
+    """
 
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
@@ -194,16 +234,20 @@ class ReleaseManager:
         self.version = self.p["version"]
         self.layout = _release.Layout(self.p["root"], self.p["name"])
         self.path = self.layout.release_dir(self.version)
-        self.steps: list[tuple[bool, Callable, tuple]] = []  # (is a change, function, arguments)
+        # (is a change, what it does, function returning its undo or None, arguments)
+        self.steps: list[tuple[bool, str, Callable, tuple]] = []
         self.pruned: list[str] = []
+        self.cleaned: list[str] = []
         self.result: dict = {}
         self.dotted = False
+        self.commit_actions: list[Callable] = []
 
-    def fail(self, what: str, why: str, todo: str) -> None:
+    def fail(self, what: str, why: str, todo: str, **extra) -> None:
         self.module.fail_json(
             msg=f"{what} of release {self.p['name']} {self.version} in {self.path}: {why}; {todo}",
             version=self.version,
             path=self.path,
+            **extra,
         )
 
     def validate(self) -> None:
@@ -244,7 +288,7 @@ class ReleaseManager:
             try:
                 self.dotted = _release.inspect_tarball(remote, self.p["name"], self.version)
             except (_tar.ArchiveError, OSError, ValueError) as exc:
-                self.fail("unsafe or wrong tarball", str(exc), "check name, version and src, or rebuild it")
+                self.fail("unsafe, damaged or wrong tarball", str(exc), "check name, version and src, or rebuild it")
         return remote, sha
 
     def plan_present(self, remote: str | None, sha: str) -> None:
@@ -252,43 +296,63 @@ class ReleaseManager:
         exists = self.version in self.versions
         if exists and recorded in (None, sha):
             if recorded is None:
-                self.steps.append((False, self._adopt, (sha,)))
+                self.steps.append((False, f"adopted {self.path}", self._adopt, (sha,)))
             if not _release.owned_by(self.path, self.uid, self.gid):
-                self.steps.append((True, _release.chown_tree, (self.path, self.uid, self.gid)))
+                self.steps.append((True, f"owner of {self.path}", self._chown, ()))
             return
         if exists and not self.p["force"]:
             why = f"it is installed from sha256 {recorded}, the tarball has {sha}"
             self.fail("rebuilt tarball refused", why, "release a new version (or force: true if not current)")
         if exists and self.version == self.current:
             self.fail("refused to replace the current release", "force never replaces it", "switch current first")
-        self.steps.append((True, self._unpack, (remote, sha, exists)))
+        self.steps.append((True, f"unpacked {self.path}", self._unpack, (remote, sha, exists)))
         self.versions = sorted({*self.versions, self.version})
 
-    def _adopt(self, sha: str) -> None:
+    def _adopt(self, sha: str):
         self.module.warn(f"{self.path} had no checksum record: adopted sha256 {sha} without comparing files")
         self.history["versions"][self.version] = {"sha256": sha, "installed_at": None}
+        return lambda: None  # only the history, which is written last
 
-    def _unpack(self, remote: str, sha: str, replace: bool) -> None:
+    def _chown(self) -> None:
+        _release.chown_tree(self.path, self.uid, self.gid)
+
+    def _unpack(self, remote: str, sha: str, replace: bool):
         os.makedirs(self.layout.releases, exist_ok=True)
+        aside = _release.move_aside(self.path) if replace else None
         try:
-            _release.unpack_atomic(remote, self.path, replace=replace, uid=self.uid, gid=self.gid)
-        except (_tar.ArchiveError, OSError) as exc:
-            self.fail("unpack failed", str(exc), "nothing was left behind; fix the tarball or the disk and retry")
+            _release.unpack_atomic(remote, self.path, uid=self.uid, gid=self.gid)
+        except BaseException:
+            if aside:
+                _release.restore_aside(aside, self.path)
+            raise
         self.history["versions"][self.version] = {"sha256": sha, "installed_at": time.time()}
         _release.record_event(self.history, "unpacked", version=self.version, sha256=sha)
+        if aside:
+            self.commit_actions.append(lambda: _release.remove_path(aside))
+            return lambda: _release.restore_aside(aside, self.path)
+        return lambda: _release.remove_path(self.path)
 
     def plan_current(self) -> None:
         if self.current == self.version:
             return
         if os.path.lexists(self.layout.current) and not os.path.islink(self.layout.current):
             self.fail("cannot switch", f"{self.layout.current} is not a symlink", "move it aside")
-        self.steps.append((True, self._switch, (self.current,)))
+        self.steps.append((True, f"current -> {self.version}", self._switch, (self.current,)))
         self.previous, self.current = self.current, self.version
 
-    def _switch(self, before: str | None) -> None:
+    def _switch(self, before: str | None):
+        # The plan was made under the lock; a writer that does not take it could still have moved things.
+        if not os.path.isdir(self.path):
+            raise ApplyError("cannot switch", f"{self.path} is gone", "run again")
+        if self.layout.current_version() != before:
+            now = self.layout.current_version()
+            raise ApplyError("cannot switch", f"current moved from {before} to {now} meanwhile", "run again")
         _release.switch_current(self.layout, self.version)
         self.history["previous"] = before
         _release.record_event(self.history, "current", **{"from": before, "to": self.version})
+        if before is None:
+            return lambda: os.unlink(self.layout.current)
+        return lambda: _release.switch_current(self.layout, before)
 
     def plan_staged(self, remote: str | None, sha: str) -> None:
         target = self.layout.staged_tarball(self.version)
@@ -304,18 +368,29 @@ class ReleaseManager:
                 self.fail("staged tarball differs", f"{target} has another sha256", "use a new version or force")
         if self.dotted:
             self.fail("cannot stage", "members carry './' prefixes", "rebuild the tarball without them")
-        self.steps.append((True, self._stage, (remote, target)))
+        self.steps.append((True, f"staged {target}", self._stage, (remote, target)))
 
-    def _stage(self, remote: str, target: str) -> None:
-        _release.copy_atomic(remote, target, uid=self.uid, gid=self.gid)
+    def _stage(self, remote: str, target: str):
+        uid, gid = self.uid, self.gid
+        if uid == -1 and gid == -1 and os.geteuid() == 0:
+            # release_handler reads it as the user the node runs as: the owner of the running release.
+            st = os.stat(os.path.dirname(os.path.dirname(target)))
+            uid, gid = st.st_uid, st.st_gid
+        made = not os.path.isdir(os.path.dirname(target))
+        old = _release.move_aside(target) if os.path.lexists(target) else None
+        _release.copy_atomic(remote, target, mode=0o600, uid=uid, gid=gid)
         _release.record_event(self.history, "staged", version=self.version, path=target)
+        if old:
+            self.commit_actions.append(lambda: _release.remove_path(old))
+            return lambda: _release.restore_aside(old, target)
+        return lambda: _release.remove_path(os.path.dirname(target) if made else target)
 
     def plan_absent(self) -> None:
         if self.version in (self.current, self.previous):
             role = "current" if self.version == self.current else "previous (rollback target)"
             self.fail("refused to remove", f"it is the {role} version", "switch current to another version first")
         if self.version in self.versions or os.path.exists(self.layout.tarball(self.version)):
-            self.steps.append((True, self._remove, (self.version,)))
+            self.steps.append((True, f"removed {self.version}", self._remove, (self.version,)))
             self.versions = [v for v in self.versions if v != self.version]
 
     def _remove(self, version: str) -> None:
@@ -329,18 +404,57 @@ class ReleaseManager:
         protected = {v for v in (self.current, self.previous, self.version) if v}
         ages = {v: _release.version_age(self.layout, self.history, v) for v in self.versions}
         self.pruned = _release.prune_plan(self.versions, ages, self.p["keep"], protected)
-        self.steps.extend((True, self._remove, (v,)) for v in self.pruned)
+        self.steps.extend((True, f"removed {v} (keep)", self._remove, (v,)) for v in self.pruned)
         self.versions = [v for v in self.versions if v not in self.pruned]
 
-    def keep_tarball(self, remote: str | None) -> None:
-        """Keep an accepted tarball, so that the next run needs no transfer."""
-        kept = self.layout.tarball(self.version)
-        if remote and os.path.abspath(remote) != os.path.abspath(kept):
-            os.makedirs(self.layout.tarballs, mode=0o755, exist_ok=True)
-            self.module.atomic_move(remote, kept)
+    def plan_private_tarballs(self) -> None:
+        loose = _release.loose_tarballs(self.layout, self.uid, self.gid)
+        if loose:
+            self.steps.insert(0, (True, "made kept tarballs private", self._private, (loose,)))
 
-    def run(self) -> dict:
-        self.validate()
+    def _private(self, paths: list[str]) -> None:
+        for path in paths:
+            _release.keep_private(path, self.uid, self.gid)
+
+    def keep_tarball(self, remote: str | None) -> None:
+        """Keep an accepted tarball, private to its owner, so that the next run needs no transfer."""
+        kept = self.layout.tarball(self.version)
+        if not remote or os.path.abspath(remote) == os.path.abspath(kept):
+            return
+        try:
+            if not os.path.isdir(self.layout.tarballs):
+                os.makedirs(self.layout.tarballs, mode=0o700)
+            _release.keep_private(self.layout.tarballs, self.uid, self.gid)
+            self.module.atomic_move(remote, kept)
+            _release.keep_private(kept, self.uid, self.gid)
+        except OSError as exc:
+            self.module.warn(f"the tarball was not kept as {kept} ({exc}): the next run will send it again")
+
+    def apply(self, remote: str | None) -> None:
+        """Run the planned steps, write the history; on a failure undo them all and say what stays."""
+        txn = _release.Transaction()
+        try:
+            for _change, what, func, args in self.steps:
+                txn.run(what, func, *args)
+            if self.steps:
+                _release.write_history(self.layout, self.history)
+        except (ApplyError, _tar.ArchiveError, OSError, ValueError) as exc:
+            undone, left = txn.rollback()
+            what, why, todo = exc.args if isinstance(exc, ApplyError) else ("apply failed", str(exc), "")
+            told = f"changed and not undone: {', '.join(left)}" if left else "nothing was changed"
+            if undone:
+                told += f" (undone: {', '.join(undone)})"
+            self.fail(
+                what, why, f"{told}; {todo or 'fix the cause and run again'}", changed=bool(left), not_undone=left
+            )
+        for action in self.commit_actions:
+            try:
+                action()
+            except OSError as exc:
+                self.module.warn(f"a replaced file was not removed: {exc}")
+        self.keep_tarball(remote)
+
+    def plan(self) -> tuple[str | None, str | None]:
         self.read()
         state = self.p["state"]
         tarball = bool(self.p["src"] or self.p["checksum"])
@@ -356,23 +470,55 @@ class ReleaseManager:
         if state == "absent":
             self.plan_absent()
         self.plan_prune()
-        if not self.module.check_mode:
+        if state != "absent":
+            self.plan_private_tarballs()
+        return remote, sha
+
+    def clean(self) -> None:
+        """Remove what killed runs left (the lock is held: none of it belongs to a live run)."""
+        for path in _release.stale_temporaries(self.layout):
+            try:
+                _release.remove_path(path)
+                self.cleaned.append(path)
+            except OSError as exc:
+                self.module.warn(f"a temporary left by an interrupted run was not removed: {path}: {exc}")
+
+    def run(self) -> dict:
+        self.validate()
+        if self.p["state"] == "absent" and not (
+            os.path.isdir(self.layout.releases) or os.path.isdir(self.layout.state)
+        ):
+            # A mistyped root must not be made: there is nothing to remove.
+            return dict(
+                changed=False,
+                msg=f"nothing to remove: {self.p['root']} holds no releases (no releases/ nor .beamops/)",
+                version=self.version,
+                path=self.path,
+                current=None,
+                previous=None,
+                versions=[],
+                pruned=[],
+                cleaned=[],
+            )
+        if self.module.check_mode:
+            self.cleaned = _release.stale_temporaries(self.layout)
+            remote, sha = self.plan()
+        else:
             os.makedirs(self.layout.state, mode=0o755, exist_ok=True)
             with _release.locked(self.layout):
-                for _change, func, args in self.steps:
-                    func(*args)
-                if self.steps:
-                    _release.write_history(self.layout, self.history)
-                self.keep_tarball(remote)
+                self.clean()
+                remote, sha = self.plan()
+                self.apply(remote)
         after = {"current": self.current, "versions": list(self.versions)}
         self.result.update(
-            changed=any(change for change, _f, _a in self.steps),
+            changed=any(change for change, _w, _f, _a in self.steps) or bool(self.cleaned),
             version=self.version,
             path=self.path,
             current=self.current,
             previous=self.previous,
             versions=after["versions"],
             pruned=self.pruned,
+            cleaned=self.cleaned,
             diff={"before": self.before, "after": after},
         )
         if sha:

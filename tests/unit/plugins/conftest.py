@@ -1,15 +1,19 @@
 # Copyright: (c) 2026, beamops.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fixtures for the plugin tests: a fake HAProxy runtime API on a temporary unix socket (or TCP
-loopback), a loopback HTTP server, and a runner for a module's main()."""
+loopback), a loopback HTTP server, a runner for a module's main(), and reproducible release tarballs."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import shutil
 import socketserver
+import tarfile
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -29,7 +33,8 @@ STAT_COLUMNS = ["pxname", "svname", "status", "qcur", "qmax", "scur", "smax", "w
 class FakeServer:
     """One backend member: admin bits, operational state, sessions (scur may be a script of values)."""
 
-    def __init__(self, admin=0, op=2, check_result=3, weight=1, scur=0, qcur=0):
+    def __init__(self, admin=0, op=2, check_result=3, weight=1, scur=0, qcur=0, shown=None):
+        self.shown = shown  # a status column to show as is, such as "UP 1/3" (UP, going down)
         self.admin = admin
         self.op = op
         self.check_result = check_result
@@ -38,6 +43,8 @@ class FakeServer:
         self.qcur = qcur
 
     def status(self) -> str:
+        if self.shown:
+            return self.shown
         if self.admin & 0x27:
             return "MAINT"
         if self.op == 0:
@@ -56,6 +63,7 @@ class FakeHAProxy:
         self.backends = backends
         self.commands: list[str] = []
         self.level = "admin"
+        self.drip = None  # seconds between two bytes of every answer: a server that answers slowly
         self.address = None
         self._server = None
 
@@ -63,7 +71,11 @@ class FakeHAProxy:
     def set_commands(self) -> list[str]:
         return [c for c in self.commands if c.startswith(("set ", "shutdown "))]
 
-    def answer(self, command: str) -> str:
+    def answer(self, line: str) -> str:
+        # Like HAProxy, one line may hold several commands separated by ';'.
+        return "".join(self.answer_one(command.strip()) for command in line.split(";"))
+
+    def answer_one(self, command: str) -> str:
         self.commands.append(command)
         words = command.split()
         if command == "show cli level":
@@ -134,7 +146,17 @@ class FakeHAProxy:
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
                 line = self.rfile.readline().decode().strip()
-                self.wfile.write(fake.answer(line).encode())
+                answer = fake.answer(line).encode()
+                if fake.drip is None:
+                    self.wfile.write(answer)
+                    return
+                try:
+                    for i in range(len(answer)):
+                        self.wfile.write(answer[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(fake.drip)
+                except OSError:
+                    pass  # the client gave up
 
         if tcp:
             self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
@@ -227,3 +249,53 @@ def run_module(capsys):
         return json.loads(capsys.readouterr().out)
 
     return run
+
+
+def write_tarball(path, members, gzipped=True) -> str:
+    """members: (name, data bytes or None for a directory, mode). The same input gives the same bytes:
+    every mtime is 0, the gzip header's too (by default it carries the current second)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        for name, data, mode in members:
+            info = tarfile.TarInfo(name)
+            info.mtime, info.mode = 0, mode
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            else:
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    with open(path, "wb") as out:
+        if not gzipped:
+            out.write(raw.getvalue())
+        else:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as packed:
+                packed.write(raw.getvalue())
+    return str(path)
+
+
+def release_members(name="app", version="1.0.0", extra=b"", apps=None, omit=(), files=0) -> list:
+    """The members of a relx-like release: bin/<name>, releases/<vsn>/<name>.rel naming its applications,
+    one lib/<app>-<vsn>/ per application, and a releases/COOKIE readable by its owner only."""
+    apps = apps if apps is not None else [("kernel", "8.5.3"), (name, version)]
+    app_terms = ",".join(f'{{{app},"{vsn}"}}' for app, vsn in apps)
+    rel = f'{{release,{{"{name}","{version}"}},{{erts,"13.1.5"}},[{app_terms}]}}.\n'.encode() + extra
+    members = [
+        (f"bin/{name}", b"#!/bin/sh\n", 0o755),
+        (f"releases/{version}/{name}.rel", rel, 0o644),
+        ("releases/COOKIE", b"SECRETCOOKIE", 0o400),
+    ]
+    members += [(f"lib/{app}-{vsn}/ebin/{app}.app", b"{application, x, []}.\n", 0o644) for app, vsn in apps]
+    members += [(f"lib/{name}-{version}/ebin/m{i}.beam", b"beam" * 10, 0o644) for i in range(files)]
+    return [m for m in members if not any(m[0].startswith(prefix) for prefix in omit)]
+
+
+@pytest.fixture
+def release_tarball():
+    """release_tarball(path, name="app", version="1.0.0", extra=b"", apps=None, omit=(), files=0) -> path
+    of a reproducible release tarball (see release_members)."""
+
+    def make(path, name="app", version="1.0.0", **kw):
+        return write_tarball(path, release_members(name, version, **kw))
+
+    return make

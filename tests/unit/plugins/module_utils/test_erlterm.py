@@ -65,3 +65,32 @@ def test_format_term_round_trips_and_truncates():
     text = '{error,{\'EXIT\',[1,"two",<<"b">>,#{k => v}]}}'
     assert format_term(parse(text)) == text
     assert format_term(parse(text), limit=10) == "{error,..."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "16#zz",  # digits outside the base
+        "1#0",  # no base 1
+        "99#1",  # no base 99
+        "0#1",  # nor 0 (Python's int() would guess one)
+        "1" * 5000,  # more digits than Python converts
+        "#{#{} => 1}",  # a map as a key
+        "#{{a, #{}} => 1}",
+        "[" * 5000 + "]" * 5000,  # deeper than any real term
+        "{" * 150 + "}" * 150,
+        b"{ok}",  # not text
+        None,
+    ],
+)
+def test_hostile_text_raises_only_term_error(text):
+    with pytest.raises(TermError):
+        parse(text)
+    with pytest.raises(TermError):
+        parse_all(text + "." if isinstance(text, str) else text)
+
+
+def test_integers_in_any_base_and_keys_of_lists():
+    assert parse("-16#ff") == -255 and parse("2#101") == 5 and parse("36#z") == 35
+    assert parse("#{{a, [1, [2]]} => ok}") == {("a", (1, (2,))): "ok"}
+    assert parse("[" * 50 + "]" * 50) == eval("[" * 50 + "]" * 50)

@@ -11,6 +11,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
     Member,
     RuntimeAPI,
     decode_admin_state,
+    is_transitional,
     parse_servers_state,
     parse_stat_csv,
     status_word,
@@ -98,6 +99,14 @@ def member(status="UP", admin=0, op=2, check=3, scur=0, qcur=0) -> Member:
     return Member("be", "srv", row, {"status": status, "scur": scur, "qcur": qcur})
 
 
+@pytest.mark.parametrize(
+    "status", ["UP 1/3", "UP 2/3", "UP, going down", "DOWN 1/2", "DOWN, going up", "NOLB 1/3", "DRAIN 1/3", "NOLB"]
+)
+def test_only_a_stable_up_is_up(status):
+    assert is_transitional(status) or status == "NOLB"
+    assert not member(status).is_up()
+
+
 def test_member_health():
     assert member("UP").is_up() and member("no check").is_up()
     assert not member("DRAIN", admin=8).is_up()
@@ -108,7 +117,9 @@ def test_member_health():
 
 
 def test_wait_outcome_per_goal():
-    assert wait_outcome("up", [member("UP"), member("UP 1/2")]) == "up"
+    assert wait_outcome("up", [member("UP"), member("no check")]) == "up"
+    # UP with failing checks (going down) is not up yet: a ready wait must not return on it.
+    assert wait_outcome("up", [member("UP"), member("UP 1/2")]) is None
     assert wait_outcome("up", [member("UP"), member("DOWN 1/2", op=0)]) is None
     assert wait_outcome("drained", [member("DRAIN", scur=0)]) == "drained"
     assert wait_outcome("drained", [member("DRAIN", scur=1)]) is None
@@ -177,3 +188,16 @@ def test_runtime_api_unreachable_sockets(tmp_path):
         RuntimeAPI(str(tmp_path / "missing.sock")).command("show info")
     with pytest.raises(HAProxyError, match=r"tcp://127\.0\.0\.1:1 .*refused"):
         RuntimeAPI(host="127.0.0.1", port=1, timeout=1).command("show info")
+
+
+def test_runtime_api_never_sends_a_second_command(haproxy):
+    fake = haproxy()
+    api = RuntimeAPI(fake.address)
+    hostile = Member("beam_nodes", "node1;shutdown sessions server beam_nodes/node2", {}, None)
+    with pytest.raises(HAProxyError, match="not an HAProxy name"):
+        api.set_state(hostile, "maint")
+    with pytest.raises(HAProxyError, match="not an HAProxy name"):
+        api.servers_state("beam_nodes\nset server beam_nodes/node1 state maint")
+    with pytest.raises(HAProxyError, match="more than one HAProxy command"):
+        api.command("show info;show stat")
+    assert fake.commands == []

@@ -16,6 +16,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
     Prober,
     http_check,
     interpret_beam_answer,
+    redact_url,
     tcp_check,
 )
 
@@ -182,3 +183,21 @@ def test_node_name_given_read_or_mix_default(tmp_path):
     assert flag == "-sname" and name.startswith("app@")
     (tmp_path / "releases" / "1.0.0" / "vm.args").write_text("-sname svc\n")
     assert NamedReleaseRoot(str(tmp_path), "app").node_name()[1].startswith("svc@")
+
+
+def test_http_check_refuses_other_schemes_and_hides_credentials(tmp_path):
+    (tmp_path / "f").write_text("CONTENT")
+    for url in (f"file://{tmp_path}/f", "data:,CONTENT"):
+        with pytest.raises(ProbeFailure, match="only http and https") as refused:
+            http_check(url, 1)
+        assert "CONTENT" not in str(refused.value)
+    with pytest.raises(ProbeFailure) as failed:
+        http_check("http://me:s3cr3t@127.0.0.1:1/x", 1)
+    assert "s3cr3t" not in str(failed.value) and "http://127.0.0.1:1/x" in str(failed.value)
+    assert redact_url("https://me:pw@h:8443/p?q=1") == "https://h:8443/p?q=1"
+    assert redact_url("http://h/") == "http://h/"
+
+
+def test_tcp_check_refuses_a_port_outside_the_range():
+    with pytest.raises(ProbeFailure, match="not between 1 and 65535"):
+        tcp_check("127.0.0.1", 99999, 1)

@@ -4,25 +4,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import tarfile
 
 import pytest
 
 from ansible_collections.beamops.deploy.plugins.module_utils import _release, _tar
-
-
-def release_tarball(path, name="app", version="1.0.0", files=50):
-    with tarfile.open(path, "w:gz") as archive:
-        entries = {f"releases/{version}/{name}.rel": b"{release, ...}.\n", f"bin/{name}": b"#!/bin/sh\n"}
-        entries.update({f"lib/{name}/ebin/m{i}.beam": b"beam" * 10 for i in range(files)})
-        for member, data in entries.items():
-            info = tarfile.TarInfo(member)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return str(path)
 
 
 @pytest.mark.parametrize("version", ["1.0.0", "2.0.0-rc.1", "1.0+build.7", "20260101_1", "v3"])
@@ -54,17 +41,17 @@ def test_bad_names():
     assert _release.validate_name("..")
 
 
-def test_unpack_atomic_places_the_release(tmp_path):
-    tarball = release_tarball(tmp_path / "r.tar.gz")
+def test_unpack_atomic_places_the_release(tmp_path, release_tarball):
+    tarball = release_tarball(tmp_path / "r.tar.gz", files=50)
     (tmp_path / "releases").mkdir()
     dest = tmp_path / "releases" / "1.0.0"
-    assert _release.unpack_atomic(tarball, str(dest)) == 52
+    assert _release.unpack_atomic(tarball, str(dest)) == 55
     assert (dest / "bin/app").is_file()
     assert os.listdir(tmp_path / "releases") == ["1.0.0"]
 
 
-def test_failure_mid_unpack_leaves_nothing(tmp_path, monkeypatch):
-    tarball = release_tarball(tmp_path / "r.tar.gz")
+def test_failure_mid_unpack_leaves_nothing(tmp_path, monkeypatch, release_tarball):
+    tarball = release_tarball(tmp_path / "r.tar.gz", files=50)
     (tmp_path / "releases").mkdir()
     real_copy = _tar.shutil.copyfileobj
     calls = []
@@ -81,8 +68,8 @@ def test_failure_mid_unpack_leaves_nothing(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "releases") == []
 
 
-def test_truncated_tarball_leaves_nothing(tmp_path):
-    data = open(release_tarball(tmp_path / "r.tar.gz"), "rb").read()
+def test_truncated_tarball_leaves_nothing(tmp_path, release_tarball):
+    data = open(release_tarball(tmp_path / "r.tar.gz", files=50), "rb").read()
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(data[: len(data) // 2])
     (tmp_path / "releases").mkdir()
@@ -91,7 +78,7 @@ def test_truncated_tarball_leaves_nothing(tmp_path):
     assert os.listdir(tmp_path / "releases") == []
 
 
-def test_unpack_atomic_never_merges_into_an_existing_release(tmp_path):
+def test_unpack_atomic_never_merges_into_an_existing_release(tmp_path, release_tarball):
     tarball = release_tarball(tmp_path / "r.tar.gz")
     dest = tmp_path / "releases" / "1.0.0"
     dest.mkdir(parents=True)
@@ -174,7 +161,7 @@ def test_version_age_prefers_history_over_mtime(tmp_path):
     assert _release.version_age(layout, history, "1.0.0") == 100.0
 
 
-def test_inspect_tarball(tmp_path):
+def test_inspect_tarball(tmp_path, release_tarball):
     tarball = release_tarball(tmp_path / "r.tar.gz", name="app", version="1.1.0")
     assert _release.inspect_tarball(tarball, "app", "1.1.0") is False
     with pytest.raises(ValueError, match=r"no releases/1\.2\.0/app\.rel"):

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import stat
@@ -125,3 +126,58 @@ def test_data_filter_is_an_extra_guard_when_present(tmp_path, monkeypatch):
     dest.mkdir()
     with pytest.raises(_tar.UnsafeArchiveError, match="data filter"):
         _tar.unpack(tarball, str(dest))
+
+
+def tar_bytes(members):
+    """An uncompressed tar of (name, data) regular files, every mtime 0."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+MEMBERS = [("bin/app", b"#!/bin/sh\n"), ("lib/a/ebin/a.beam", b"beam" * 300), ("lib/a/ebin/b.beam", b"b")]
+
+
+def damaged(kind):
+    data = tar_bytes(MEMBERS)
+    if kind == "gzip_crc":  # one flipped byte in the CRC trailer: the data decompress fine
+        packed = bytearray(gzip.compress(data, mtime=0))
+        packed[-6] ^= 0x01
+        return bytes(packed), "CRC check failed"
+    if kind == "gzip_cut":  # the gzip stream stops before its end
+        return gzip.compress(data, mtime=0)[:-20], "ended before|not a readable"
+    if kind == "cut_at_block":  # a valid gzip of a tar cut at a block boundary, after the first member
+        return gzip.compress(data[: 2 * tarfile.BLOCKSIZE], mtime=0), "cut short"
+    if kind == "flipped_header":  # one flipped byte in the second member's header (its checksum fails)
+        broken = bytearray(data)
+        broken[2 * tarfile.BLOCKSIZE + 10] ^= 0x01
+        return gzip.compress(bytes(broken), mtime=0), "header there is damaged"
+    return data[: 2 * tarfile.BLOCKSIZE], "cut short"  # the same, uncompressed
+
+
+@pytest.mark.parametrize("kind", ["gzip_crc", "gzip_cut", "cut_at_block", "flipped_header", "plain_cut"])
+def test_damaged_archives_are_refused(tmp_path, kind):
+    data, reason = damaged(kind)
+    path = tmp_path / "damaged.tar.gz"
+    path.write_bytes(data)
+    with pytest.raises(_tar.ArchiveError, match=reason):
+        _tar.read_members(str(path))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(_tar.ArchiveError, match=reason):
+        _tar.unpack(str(path), str(dest))
+
+
+def test_a_whole_archive_reads_and_unpacks(tmp_path):
+    path = tmp_path / "ok.tar.gz"
+    path.write_bytes(gzip.compress(tar_bytes(MEMBERS), mtime=0))
+    assert [m.name for m in _tar.read_members(str(path))] == [name for name, _data in MEMBERS]
+    _members, contents = _tar.read_archive(str(path), {"bin/app"})
+    assert contents == {"bin/app": b"#!/bin/sh\n"}
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    assert _tar.unpack(str(path), str(dest)) == 3

@@ -6,7 +6,12 @@ shows what the module runs, and that the cookie is neither in its arguments nor 
 from __future__ import annotations
 
 import json
+import socket
 import stat
+import threading
+import time
+
+import pytest
 
 from ansible_collections.beamops.deploy.plugins.modules import health_probe
 
@@ -75,3 +80,88 @@ def test_beam_probe_masks_a_cookie_the_node_side_prints(run_module, tmp_path, mo
 def test_beam_probe_names_a_missing_release(run_module, tmp_path):
     result = run_module(health_probe, {"kind": "beam", "release_root": str(tmp_path), "release_name": "nope"})
     assert result["failed"] and f"Release nope not found on this host: no {tmp_path}/bin/nope" in result["msg"]
+
+
+def test_file_and_data_urls_are_refused_and_never_read(run_module, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT")
+    for url in (f"file://{secret}", "data:text/plain,TOP-SECRET-CONTENT", "ftp://127.0.0.1/x", "http:///nohost"):
+        result = run_module(health_probe, {"kind": "http", "url": url, "retries": 0, "status_codes": [200, 0]})
+        assert result["failed"] and "Invalid url" in result["msg"] and "http:// or https://" in result["msg"]
+        assert "TOP-SECRET-CONTENT" not in result["msg"] and "attempts" not in result
+
+
+def test_credentials_in_the_url_are_never_echoed(run_module, http_server):
+    url = http_server(fixed=500).replace("http://", "http://probe:hunter2pass@")
+    result = run_module(health_probe, {"kind": "http", "url": url, "retries": 0})
+    assert result["failed"] and "HTTP 500" in result["msg"]
+    assert "hunter2pass" not in json.dumps(result) and "probe:" not in result["msg"]
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        ({"body_regex": "(unclosed"}, "body_regex"),
+        ({"expect_headers": {"x-version": "[1-"}}, "expect_headers['x-version']"),
+    ],
+)
+def test_invalid_regexes_fail_at_once_naming_the_option(run_module, http_server, args, option):
+    result = run_module(health_probe, dict({"kind": "http", "url": http_server(fixed=200)}, **args))
+    assert result["failed"] and f"Invalid {option}" in result["msg"] and "regular expression" in result["msg"]
+    assert "attempts" not in result
+
+
+@pytest.mark.parametrize("port", [0, 65536, 99999])
+def test_tcp_port_outside_1_to_65535_is_refused(run_module, port):
+    result = run_module(health_probe, {"kind": "tcp", "host": "127.0.0.1", "port": port})
+    assert result["failed"] and f"Invalid port: {port} is not between 1 and 65535" in result["msg"]
+
+
+def drip_server(header_bytes: int):
+    """A loopback HTTP server that sends its status line, then one header byte every 50 ms."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def serve():
+        conns = []
+        while not stop.is_set():
+            listener.settimeout(0.1)
+            try:
+                conn, _addr = listener.accept()
+            except OSError:
+                continue
+            conns.append(conn)
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+        for conn in conns:
+            conn.close()
+
+    def drip(conn):
+        try:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _byte in range(header_bytes):
+                if stop.is_set():
+                    return
+                conn.sendall(b"x")
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/", stop, listener
+
+
+def test_a_dripping_server_cannot_stretch_an_attempt_or_the_probe(run_module):
+    url, stop, listener = drip_server(header_bytes=400)  # 20 s of headers
+    try:
+        started = time.monotonic()
+        args = {"kind": "http", "url": url, "attempt_timeout": 0.5, "timeout": 1.2, "interval": 0.1, "retries": 10}
+        result = run_module(health_probe, args)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        listener.close()
+    assert result["failed"] and "no complete answer within 0.5s" in result["last_error"]
+    assert elapsed < 2.5 and all(ms < 900 for ms in result["latencies_ms"])

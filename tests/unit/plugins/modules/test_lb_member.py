@@ -131,3 +131,44 @@ def test_socket_below_admin_level_changes_nothing(lb):
 def test_unreachable_socket_is_named(run_module, tmp_path):
     result = run_module(lb_member, {"socket": str(tmp_path / "gone.sock"), "server": "n", "state": "drain"})
     assert result["failed"] and "gone.sock" in result["msg"] and "does not exist" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("backend", "beam_nodes;set server beam_nodes/node1 state maint"),
+        ("server", "node1;set server beam_nodes/node2 state maint"),
+        ("server", "node1\nset server beam_nodes/node2 state maint"),
+        ("backend", "beam nodes"),
+    ],
+)
+def test_names_that_would_inject_a_command_are_refused_even_in_check_mode(lb, option, value):
+    fake, run = lb()
+    args = {"server": "node1", "backend": "beam_nodes", "state": "drain", "_ansible_check_mode": True}
+    result = run(**dict(args, **{option: value}))
+    assert result["failed"] and not result["changed"]
+    assert f"Invalid {option}" in result["msg"] and "letters, digits and - _ . :" in result["msg"]
+    assert fake.commands == [] and fake.set_commands == []
+    assert all(srv.admin == 0 for srv in fake.backends["beam_nodes"].values())
+
+
+@pytest.mark.parametrize("port", [0, 65536, 99999, -1])
+def test_tcp_port_outside_1_to_65535_is_refused(run_module, port):
+    result = run_module(lb_member, {"host": "127.0.0.1", "port": port, "server": "n", "state": "drain"})
+    assert result["failed"] and "port must be between 1 and 65535" in result["msg"] and str(port) in result["msg"]
+
+
+@pytest.mark.parametrize("status", ["UP 1/3", "NOLB 1/3", "DOWN 1/2", "DRAIN 1/3"])
+def test_ready_wait_does_not_count_a_transitional_status_as_up(lb, fake_server, status):
+    _fake, run = lb({"beam_nodes": {"node1": fake_server(shown=status)}})
+    result = run(server="node1", backend="beam_nodes", state="ready", wait=True, wait_timeout=0.3)
+    assert result["failed"] and "timed out" in result["msg"] and f"status {status}" in result["msg"]
+
+
+def test_a_dripping_socket_is_bounded_by_socket_timeout(lb):
+    fake, run = lb()
+    fake.drip = 0.05  # `show servers state` is some 600 bytes: 30 s at this pace
+    started = time.monotonic()
+    result = run(server="node1", backend="beam_nodes", state="drain", socket_timeout=0.5)
+    assert time.monotonic() - started < 2
+    assert result["failed"] and "within 0.5s" in result["msg"] and not result["changed"]

@@ -4,31 +4,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import shutil
+import stat
 import tarfile
+import time
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.beamops.deploy.plugins.module_utils import _release
 from ansible_collections.beamops.deploy.plugins.modules import release
-
-
-def make_tarball(path, version, name="app", extra=b""):
-    with tarfile.open(path, "w:gz") as archive:
-        files = {
-            f"releases/{version}/{name}.rel": b'{release, {"app", "' + version.encode() + b'"}}.\n' + extra,
-            f"bin/{name}": b"#!/bin/sh\n",
-            f"lib/{name}-{version}/ebin/{name}.app": b"{application, app, []}.\n",
-        }
-        for member, data in files.items():
-            info = tarfile.TarInfo(member)
-            info.size, info.mode = len(data), 0o755
-            archive.addfile(info, io.BytesIO(data))
-    return str(path)
 
 
 def sha(path):
@@ -38,7 +28,8 @@ def sha(path):
 class Node:
     """A release root plus the tarballs of a fake controller; run() calls the module like the action."""
 
-    def __init__(self, tmp_path, capsys):
+    def __init__(self, tmp_path, capsys, build):
+        self.build = build
         self.root = tmp_path / "opt" / "app"
         self.root.mkdir(parents=True)
         self.dist = tmp_path / "dist"
@@ -47,7 +38,7 @@ class Node:
         self.capsys = capsys
 
     def tarball(self, version, **kw):
-        return make_tarball(self.dist / f"app-{version}.tar.gz", version, **kw)
+        return self.build(self.dist / f"app-{version}.tar.gz", version=version, **kw)
 
     def run(self, version, check=False, src=None, **args):
         params = {"name": "app", "version": version, "root": str(self.root), **args}
@@ -73,8 +64,17 @@ class Node:
 
 
 @pytest.fixture
-def node(tmp_path, capsys):
-    return Node(tmp_path, capsys)
+def node(tmp_path, capsys, release_tarball):
+    return Node(tmp_path, capsys, release_tarball)
+
+
+def test_a_rebuilt_test_tarball_has_the_same_sha256(node, monkeypatch):
+    # gzip writes the current second in its header unless told otherwise: a rebuild a second later
+    # had another SHA-256, and the module rightly refused it as a rebuilt tarball (a flaky test).
+    first = sha(node.tarball("1.0.0"))
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 5)
+    assert sha(node.tarball("1.0.0")) == first
 
 
 def test_present_then_current_then_idempotent(node):
@@ -252,3 +252,217 @@ def test_garbage_file_refused_cleanly(node):
     assert result["failed"] is True and "not a readable tarball" in result["msg"]
     assert "Traceback" not in json.dumps(result)
     assert not (node.root / "releases/1.0.0").exists()
+
+
+def test_a_damaged_gzip_is_never_installed(node):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    src = node.tarball("1.1.0")
+    packed = bytearray(open(src, "rb").read())
+    packed[-6] ^= 0x01  # one flipped byte in the gzip CRC: every member still reads
+    open(src, "wb").write(packed)
+    result = node.run("1.1.0", src=src, state="current")
+    assert result["failed"] is True and "CRC check failed" in result["msg"]
+    assert os.readlink(node.root / "current") == "releases/1.0.0"
+    assert not (node.root / "releases/1.1.0").exists()
+
+
+@pytest.mark.parametrize(
+    ("omit", "missing"),
+    [
+        (("bin/",), "bin/app"),
+        (("lib/kernel-",), "lib/kernel-8.5.3/"),
+        (("lib/",), "lib/kernel-8.5.3/, lib/app-1.1.0/"),
+    ],
+)
+def test_an_incomplete_release_is_never_installed(node, omit, missing):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    result = node.run("1.1.0", src=node.tarball("1.1.0", omit=omit), state="current")
+    assert result["failed"] is True
+    assert f"is not a complete release app 1.1.0: it lacks {missing}" in result["msg"]
+    assert os.readlink(node.root / "current") == "releases/1.0.0"
+    assert not (node.root / "releases/1.1.0").exists()
+
+
+def test_a_rel_file_that_does_not_parse_is_refused(node):
+    result = node.run("1.1.0", src=node.tarball("1.1.0", extra=b"{unclosed"))
+    assert result["failed"] is True and "releases/1.1.0/app.rel in" in result["msg"] and ".rel file" in result["msg"]
+
+
+def concurrent(monkeypatch, action):
+    """The next run meets a run that took the root's lock first and does `action` while holding it."""
+    real = _release.locked
+    pending = [action]
+
+    @contextlib.contextmanager
+    def first_another_run(layout):
+        if pending:
+            with real(layout):
+                pending.pop()()
+        with real(layout):
+            yield
+
+    monkeypatch.setattr(_release, "locked", first_another_run)
+
+
+def test_a_switch_never_points_current_at_a_version_pruned_meanwhile(node, monkeypatch):
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        node.run(version, src=node.tarball(version), state="current")
+    layout = _release.Layout(str(node.root), "app")
+    # Another run prunes 1.0.0 while this one, a switch back to 1.0.0, waits for the lock.
+    concurrent(monkeypatch, lambda: _release.remove_version(layout, "1.0.0"))
+    result = node.run("1.0.0", state="current")
+    assert result["failed"] is True and "version 1.0.0 is not unpacked on the node" in result["msg"]
+    assert os.readlink(node.root / "current") == "releases/1.2.0"
+
+
+def test_concurrent_deploys_keep_every_history_record(node, monkeypatch):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    other = node.tarball("1.2.0")
+
+    def another_deploy():
+        layout = _release.Layout(str(node.root), "app")
+        history = _release.read_history(layout)
+        _release.unpack_atomic(other, layout.release_dir("1.2.0"))
+        history["versions"]["1.2.0"] = {"sha256": sha(other), "installed_at": 1.0}
+        _release.write_history(layout, history)
+
+    concurrent(monkeypatch, another_deploy)
+    node.run("1.1.0", src=node.tarball("1.1.0"))
+    assert sorted(node.history()["versions"]) == ["1.0.0", "1.1.0", "1.2.0"]
+
+
+def test_a_failure_after_the_switch_is_undone_and_reported_unchanged(node, monkeypatch):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    history = node.history()
+
+    def disk_full(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_release, "write_history", disk_full)
+    result = node.run("1.1.0", src=node.tarball("1.1.0"), state="current")
+    assert result["failed"] is True and result["changed"] is False
+    assert "No space left on device" in result["msg"] and "nothing was changed" in result["msg"]
+    assert "undone: unpacked" in result["msg"] and result["not_undone"] == []
+    assert os.readlink(node.root / "current") == "releases/1.0.0"
+    assert not (node.root / "releases/1.1.0").exists() and node.history() == history
+    assert sorted(os.listdir(node.root / "releases")) == ["1.0.0"]
+
+
+def failing(exc):
+    def fail(*_args):
+        raise exc
+
+    return fail
+
+
+def test_a_failed_first_switch_removes_the_link_it_made(node, monkeypatch):
+    monkeypatch.setattr(_release, "write_history", failing(OSError(5, "I/O error")))
+    result = node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    assert result["failed"] is True and result["changed"] is False
+    assert not os.path.lexists(node.root / "current") and not (node.root / "releases/1.0.0").exists()
+
+
+def test_a_forced_replacement_that_fails_puts_the_old_files_back(node, monkeypatch):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    node.run("1.1.0", src=node.tarball("1.1.0"))
+    monkeypatch.setattr(_release, "write_history", failing(OSError(28, "No space")))
+    result = node.run("1.1.0", src=node.tarball("1.1.0", extra=b"%% rebuilt\n"), force=True)
+    assert result["failed"] is True and result["changed"] is False
+    assert b"rebuilt" not in (node.root / "releases/1.1.0/releases/1.1.0/app.rel").read_bytes()
+    assert sorted(os.listdir(node.root / "releases")) == ["1.0.0", "1.1.0"]
+
+
+def test_removals_that_cannot_be_undone_are_reported_as_changed(node, monkeypatch):
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        node.run(version, src=node.tarball(version), state="current")
+    monkeypatch.setattr(_release, "write_history", failing(OSError(28, "No space")))
+    result = node.run("1.2.0", state="current", keep=2)
+    assert result["failed"] is True and result["changed"] is True
+    assert result["not_undone"] == ["removed 1.0.0 (keep)"] and "changed and not undone" in result["msg"]
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_kept_and_staged_tarballs_are_private(node):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    assert mode(node.root / ".beamops/tarballs") == 0o700
+    assert mode(node.root / ".beamops/tarballs/app-1.0.0.tar.gz") == 0o600
+    node.run("1.1.0", src=node.tarball("1.1.0"), state="staged")
+    assert mode(node.root / "releases/1.0.0/releases/1.1.0/app.tar.gz") == 0o600
+    # The release's own modes are kept: its cookie stays readable by its owner only.
+    assert mode(node.root / "releases/1.0.0/releases/COOKIE") == 0o400
+
+
+def test_tarballs_kept_readable_by_an_older_version_are_made_private(node):
+    src = node.tarball("1.0.0")
+    node.run("1.0.0", src=src, state="current")
+    kept = node.root / ".beamops/tarballs/app-1.0.0.tar.gz"
+    os.chmod(kept, 0o644)
+    os.chmod(kept.parent, 0o755)
+    result = node.run("1.0.0", src=src, state="current")
+    assert result["changed"] is True and mode(kept) == 0o600 and mode(kept.parent) == 0o700
+    assert node.run("1.0.0", src=src, state="current")["changed"] is False
+
+
+def test_temporaries_of_a_killed_run_are_cleaned_under_the_lock(node):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    left = [
+        node.root / "releases/.beamops-tmp-kill1234",
+        node.root / ".beamops/tarballs/.beamops-tmp-ab12cd",
+        node.root / ".beamops/.beamops-tmp-history",
+    ]
+    (left[0] / "lib").mkdir(parents=True)
+    (left[0] / "lib/x.beam").write_bytes(b"beam")
+    for path in left[1:]:
+        path.write_bytes(b"partial")
+    os.symlink("releases/1.0.0", node.root / ".beamops-tmp-current-99999")
+    (node.root / "releases/.hidden-by-someone").mkdir()
+    (node.root / ".beamops-other").write_text("not ours")
+    checked = node.run("1.0.0", check=True, state="current")
+    assert checked["changed"] is True and len(checked["cleaned"]) == 4 and left[0].exists()
+    result = node.run("1.0.0", state="current")
+    assert result["changed"] is True and len(result["cleaned"]) == 4
+    assert not any(os.path.lexists(p) for p in [*left, node.root / ".beamops-tmp-current-99999"])
+    assert (node.root / "releases/.hidden-by-someone").is_dir() and (node.root / ".beamops-other").exists()
+    assert (node.root / "releases/1.0.0/bin/app").is_file()
+    assert node.run("1.0.0", state="current")["changed"] is False
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "null",
+        "[]",
+        '{"format": 1, "versions": null}',
+        '{"format": 1, "versions": {"1.0.0": "x"}}',
+        '{"format": 1, "events": {}}',
+        '{"format": 1, "previous": "../.."}',
+        "{not json",
+        b"\xff\xfe",
+        "directory",
+    ],
+)
+def test_damaged_history_fails_clearly_and_changes_nothing(node, content):
+    state = node.root / ".beamops"
+    state.mkdir()
+    if content == "directory":
+        (state / "history.json").mkdir()
+    elif isinstance(content, bytes):
+        (state / "history.json").write_bytes(content)
+    else:
+        (state / "history.json").write_text(content)
+    result = node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    assert result["failed"] is True and "unreadable deploy state" in result["msg"]
+    assert "history.json" in result["msg"] and "move the file aside" in result["msg"]
+    assert not (node.root / "releases").exists()
+
+
+def test_absent_on_a_mistyped_root_creates_nothing(node, tmp_path):
+    typo = tmp_path / "opt" / "ap"
+    result = node.run("1.0.0", state="absent", root=str(typo))
+    assert result["changed"] is False and "nothing to remove" in result["msg"]
+    assert not typo.exists()
+    result = node.run("1.0.0", state="absent", root=str(tmp_path))  # exists, but holds no releases
+    assert result["changed"] is False and not (tmp_path / ".beamops").exists()
