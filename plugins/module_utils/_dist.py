@@ -30,6 +30,7 @@ EPMD_PORT = 4369
 NAME_PART = re.compile(r"[A-Za-z0-9_-]+")
 HOST_PART = re.compile(r"[A-Za-z0-9_.-]+")
 SHELL_ASSIGNMENT = re.compile(r"(?P<indent>\s*)(?:export\s+)?(?P<var>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
+SHELL_EMBEDDED_ASSIGNMENT = re.compile(r"(?:^|[\s;(&|])(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=")
 SHELL_REFERENCE = re.compile(
     r"\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}$`]*))?\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
 )
@@ -266,8 +267,9 @@ def shell_value(raw: str, known: dict[str, str]) -> str | None:
 def parse_env_sh(text: str, known: dict[str, str]) -> dict[str, EnvSetting]:
     """Variables an env.sh assigns, the last assignment winning.
 
-    Only unindented assignments count as unconditional; an indented one sits in an if or a case,
-    so its value is unknown here (None, conditional=True).
+    Only unindented assignments that start a line count as unconditional; an indented one, or one
+    after other words on its line, sits in an if, a case or a && list, so its value is unknown here
+    (None, conditional=True).
     """
     settings: dict[str, EnvSetting] = {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -275,6 +277,9 @@ def parse_env_sh(text: str, known: dict[str, str]) -> dict[str, EnvSetting]:
             continue
         match = SHELL_ASSIGNMENT.match(line)
         if not match:
+            # An assignment after other words (case branch, `a && B=c`): set only under a condition.
+            for var in SHELL_EMBEDDED_ASSIGNMENT.findall(line):
+                settings[var] = EnvSetting(None, number, True)
             continue
         conditional = bool(match.group("indent"))
         value = None if conditional else shell_value(match.group("value"), known)
