@@ -79,7 +79,7 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - Run it as the user the release runs as (C(become_user)): release_handler writes in the release
+  - Run it as the user the release runs as (C(become_user)); release_handler writes in the release
     directory, and that user can read the release's cookie.
   - Drain the node first when the upgrade may restart it (a crashing C(code_change) does).
 """

@@ -194,7 +194,7 @@ def test_options_alone_are_tried(tmp_path):
     cookies, notes = discover_cookies(root, "app", ["0.1.0"], cookie="given", home=str(tmp_path))
     assert sources(cookies) == ["cookie"] and cookies[0].value == "given" and notes == []
     (tmp_path / "c").write_text("fromfile\n")
-    cookies, _ = discover_cookies(root, "app", ["0.1.0"], cookie_file=str(tmp_path / "c"))
+    cookies = discover_cookies(root, "app", ["0.1.0"], cookie_file=str(tmp_path / "c"))[0]
     assert sources(cookies) == ["cookie_file"] and cookies[0].value == "fromfile"
     with pytest.raises(OSError):
         discover_cookies(root, "app", ["0.1.0"], cookie_file=str(tmp_path / "missing"))
@@ -213,7 +213,7 @@ def test_env_sh_literal_cookie_comes_first_and_the_cookie_file_last(tmp_path):
     root = mix(tmp_path / "rel", env_sh="export RELEASE_COOKIE=fromenv\n")
     (tmp_path / "rel" / "releases" / "0.1.0" / "vm.args").write_text("-setcookie fromvmargs\n")
     (tmp_path / ".erlang.cookie").write_text("USERCOOKIE")
-    cookies, _ = discover_cookies(root, "app", ["0.1.0"], home=str(tmp_path))
+    cookies = discover_cookies(root, "app", ["0.1.0"], home=str(tmp_path))[0]
     assert sources(cookies) == ["env_sh", "vm_args", "user_cookie_file", "release_cookie_file"]
 
 
@@ -229,10 +229,10 @@ def test_env_sh_cookie_from_an_expression_puts_the_user_cookie_before_releases_c
 
 def test_relx_cookie_from_vm_args_then_user_file_and_duplicates_once(tmp_path):
     (tmp_path / ".erlang.cookie").write_text("app_cookie\n")
-    cookies, _ = discover_cookies(relx(tmp_path / "rel"), "app", ["0.1.0"], home=str(tmp_path))
+    cookies = discover_cookies(relx(tmp_path / "rel"), "app", ["0.1.0"], home=str(tmp_path))[0]
     assert sources(cookies) == ["vm_args"]
     (tmp_path / ".erlang.cookie").write_text("other\n")
-    cookies, _ = discover_cookies(relx(tmp_path / "rel2"), "app", ["0.1.0"], home=str(tmp_path))
+    cookies = discover_cookies(relx(tmp_path / "rel2"), "app", ["0.1.0"], home=str(tmp_path))[0]
     assert sources(cookies) == ["vm_args", "user_cookie_file"]
 
 
