@@ -16,12 +16,11 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import tarfile
 import tempfile
 import time
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _erlterm
+from ansible_collections.beamops.deploy.plugins.module_utils import _dist, _erlterm
 
 RESULT_MARKER = "BEAMOPS-RESULT"
 NODEDOWN = "beamops_nodedown"
@@ -76,31 +75,19 @@ class ReleaseRoot:
         padded = [*parts, None, None]
         return padded[0], padded[1]
 
-    def vm_args(self) -> str:
-        version = self.start_erl_data()[1] or self.script_version()
-        for candidate in (
-            os.path.join(self.path, "releases", version or "", "vm.args"),
-            os.path.join(self.path, "releases", "vm.args"),
-        ):
-            if os.path.isfile(candidate):
-                with open(candidate, encoding="utf-8", errors="replace") as handle:
-                    return handle.read()
-        return ""
+    def versions(self) -> list[str]:
+        """Versions whose releases/<vsn> the start script may use: start_erl.data's, then the script's."""
+        found = [self.start_erl_data()[1], self.script_version()]
+        return [v for i, v in enumerate(found) if v and v not in found[:i]]
 
-    def node_name(self) -> tuple[str, str]:
-        """('-sname'|'-name', full node name) from vm.args."""
-        for line in self.vm_args().splitlines():
-            match = re.match(r"\s*(-s?name)\s+(\S+)", line)
-            if match:
-                flag, name = match.groups()
-                if "@" not in name:
-                    host = socket.gethostname()
-                    name = f"{name}@{host.split('.')[0] if flag == '-sname' else socket.getfqdn()}"
-                return flag, name
-        if glob.glob(os.path.join(self.path, "releases", "*", "env.sh")):
-            # A mix release: RELEASE_NODE defaults to the release name, with short names.
-            return "-sname", f"{self.name}@{socket.gethostname().split('.')[0]}"
-        raise OtpError(f"no -sname or -name in the vm.args of {self.path}: cannot address the node")
+    def node_name(self, given: str | None = None) -> tuple[str, str]:
+        """('-sname'|'-name', full node name): given, else as the release's start script names it."""
+        try:
+            if given:
+                return _dist.flag_for_given_name(given)
+            return _dist.discover_node_name(self.path, self.name, self.versions())
+        except _dist.DistError as exc:
+            raise OtpError(str(exc)) from None
 
     def erl(self) -> str:
         erts_vsn = self.start_erl_data()[0]
@@ -179,47 +166,138 @@ class ReleaseRoot:
 
 
 class Node:
-    """The running node of a release, driven through rpc from a hidden control node."""
+    """The running node of a release, driven through rpc from a hidden control node.
 
-    def __init__(self, module, release: ReleaseRoot, timeout: float = 60.0) -> None:
+    The control node runs with HOME set to a private temporary directory (mode 0700) holding a
+    throwaway .erlang.cookie (0400) for itself and the cookies to try in a file it reads (0600);
+    the directory is removed when the control node ends. So no cookie is in a command line or an
+    environment, and erl never reads, creates or changes the user's own ~/.erlang.cookie.
+    """
+
+    def __init__(
+        self,
+        module,
+        release: ReleaseRoot,
+        timeout: float = 60.0,
+        cookie: str | None = None,
+        cookie_file: str | None = None,
+        node_name: str | None = None,
+    ) -> None:
         self.module = module
         self.release = release
         self.timeout = timeout
-        self.name_flag, self.name = release.node_name()
+        self.name_flag, self.name = release.node_name(node_name) if node_name else release.node_name()
+        self.vm_args = _dist.vm_args_in_use(release.path, release.versions())
+        try:
+            self.cookies, self.cookie_notes = _dist.discover_cookies(
+                release.path, release.name, release.versions(), cookie, cookie_file
+            )
+        except OSError as exc:
+            raise OtpError(
+                f"cookie_file {cookie_file} cannot be read ({getattr(exc, 'strerror', None) or exc}): "
+                "give a file the task's user can read"
+            ) from None
+        no_log_values = getattr(module, "no_log_values", None)
+        for candidate in self.cookies:
+            if no_log_values is not None:
+                no_log_values.add(candidate.value)
+        self.cookie_source: str | None = None
+        self.unreachable_reason: str | None = None
+
+    def tried(self) -> str:
+        """The cookie sources tried and the ones looked at but not used, for a message (never a value)."""
+        text = ", ".join(c.describe() for c in self.cookies) or "none"
+        return text + "".join(f"; {note}" for note in self.cookie_notes)
+
+    def precheck(self) -> str | None:
+        """Why the node cannot be reached, seen from epmd without starting a VM; None when epmd knows it."""
+        if not self.vm_args.uses_epmd():
+            return None
+        short, _sep, host = self.name.partition("@")
+        port = _dist.epmd_port()
+        try:
+            names = _dist.epmd_names(host, port, timeout=min(2.0, self.timeout))
+        except OSError as exc:
+            return (
+                f"node {self.name}: epmd at {host}:{port} does not answer "
+                f"({getattr(exc, 'strerror', None) or exc}), so no node with distribution runs on {host}: "
+                "start the release, or give the node's name with node_name if its host part differs"
+            )
+        if short not in names:
+            return (
+                f"node {self.name}: epmd at {host}:{port} answers but has no node named {short} "
+                f"(it has: {', '.join(sorted(names)) or 'none'}): the node is not running, or runs "
+                "under another name (give it with node_name)"
+            )
+        return None
 
     def call(self, body: str, timeout: float | None = None):
         """Evaluate an Erlang expression on the control node, with Node bound to the target.
 
-        Returns the parsed term, or NODEDOWN when the node does not answer a ping.
+        Returns the term, or NODEDOWN when the node cannot be reached (unreachable_reason says why).
         """
-        timeout = timeout or self.timeout
-        ctl = f"beamops_ctl_{os.getpid()}_{secrets.token_hex(3)}"
-        program = (
-            f"Node = '{self.name}', "
-            f"Result = case net_adm:ping(Node) of pong -> ({body}); pang -> {NODEDOWN} end, "
-            f'io:format("~n{RESULT_MARKER}~n~p.~n", [Result]), halt(0).'
-        )
-        argv = [
-            self.release.erl(),
-            "-noshell",
-            "-noinput",
-            "-hidden",
-            self.name_flag,
-            ctl,
-            *self.release.boot_args(),
-            "-eval",
-            program,
-        ]
-        rc, out, err = self.module.run_command(argv, environ_update={"ERL_CRASH_DUMP_SECONDS": "0"})
+        self.unreachable_reason = self.precheck()
+        if self.unreachable_reason:
+            return NODEDOWN
+        if not self.cookies:
+            self.unreachable_reason = (
+                f"node {self.name} runs, but no cookie was found to reach it ({self.tried()}): "
+                "give the node's cookie with cookie_file or cookie"
+            )
+            return NODEDOWN
+        host = self.name.partition("@")[2]
+        ctl = f"beamops_ctl_{os.getpid()}_{secrets.token_hex(3)}@{host}"
+        dist = ["-start_epmd", "false"] if self.vm_args.uses_epmd() else self.vm_args.dist_args()
+        with tempfile.TemporaryDirectory(prefix="beamops-erl-") as home:
+            cookies_path = os.path.join(home, "cookies.eterm")
+            # The control node's own cookie is a throwaway: the cookies to try are set per node.
+            write_private(os.path.join(home, ".erlang.cookie"), secrets.token_hex(16), 0o400)
+            terms = ", ".join(_dist.erl_atom(c.value) for c in self.cookies)
+            write_private(cookies_path, f"[{terms}].\n", 0o600)
+            program = (
+                f"Node = {_dist.erl_atom(self.name)}, "
+                f"{{ok, [Cookies]}} = file:consult({_dist.erl_quoted(cookies_path)}), "
+                "Reach = fun Reach([], _) -> 0; Reach([C | Rest], I) -> erlang:set_cookie(Node, C), "
+                "case net_adm:ping(Node) of pong -> I; pang -> Reach(Rest, I + 1) end end, "
+                f"Result = case Reach(Cookies, 1) of 0 -> {NODEDOWN}; "
+                f"Index -> {{beamops_reached, Index, ({body})}} end, "
+                f'io:format("~n{RESULT_MARKER}~n~p.~n", [Result]), halt(0).'
+            )
+            argv = [
+                self.release.erl(),
+                "-noshell",
+                "-noinput",
+                "-hidden",
+                self.name_flag,
+                ctl,
+                *dist,
+                *self.release.boot_args(),
+                "-eval",
+                program,
+            ]
+            rc, out, err = self.module.run_command(argv, environ_update={"HOME": home, "ERL_CRASH_DUMP_SECONDS": "0"})
         if rc != 0 or RESULT_MARKER not in out:
             raise OtpError(
                 f"could not reach node {self.name} through {argv[0]} (rc={rc}): {(err or out).strip()[-400:]}"
             )
         text = out.split(RESULT_MARKER, 1)[1]
         try:
-            return _erlterm.parse(text.strip())
+            answer = _erlterm.parse(text.strip())
         except _erlterm.TermError as exc:
             raise OtpError(f"could not read the answer of node {self.name}: {exc}: {text[:300]!r}") from exc
+        if answer == NODEDOWN:
+            self.unreachable_reason = (
+                f"node {self.name} is known to epmd but refused every cookie tried ({self.tried()}), "
+                "or it runs under another host name: give its cookie with cookie_file or cookie"
+                if self.vm_args.uses_epmd()
+                else f"node {self.name} did not answer a ping with any cookie tried ({self.tried()})"
+            )
+            return NODEDOWN
+        _tag, index, result = answer
+        winner = self.cookies.pop(index - 1)
+        self.cookies.insert(0, winner)  # the next calls try it first
+        self.cookie_source = winner.source
+        return result
 
     def rpc(self, mod: str, fun: str, args: str = "[]", timeout: float | None = None):
         """rpc:call on the node; returns (result, milliseconds measured on the control node)."""
@@ -248,6 +326,8 @@ class Node:
             return {
                 "up": False,
                 "name": self.name,
+                "cookie_source": None,
+                "unreachable_reason": self.unreachable_reason,
                 "releases": [],
                 "running_version": None,
                 "permanent_version": None,
@@ -261,6 +341,8 @@ class Node:
         return {
             "up": True,
             "name": self.name,
+            "cookie_source": self.cookie_source,
+            "unreachable_reason": None,
             "releases": rels,
             "running_version": running_version(rels),
             "permanent_version": next((r["version"] for r in rels if r["status"] == "permanent"), None),
@@ -283,6 +365,13 @@ class Node:
             if time.monotonic() >= deadline:
                 return state
             time.sleep(sleep)
+
+
+def write_private(path: str, text: str, mode: int) -> None:
+    """Create path with mode (owner only), failing if it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def running_version(releases: list[dict]) -> str | None:

@@ -250,7 +250,7 @@ def tcp_check(host: str, port: int, timeout: float) -> dict:
 
 
 # What the node reports about itself, asked from a hidden control node (_otp.Node.call: the
-# cookie is read from ~/.erlang.cookie by erl itself, never passed in arguments). Every rpc has a
+# cookie is found in the release or given, and passed in a private file, never in arguments). Every rpc has a
 # timeout, so that a node that hangs fails the attempt instead of the whole probe.
 BEAM_BODY = (
     "{{beamops_probe, Node,"
@@ -284,8 +284,15 @@ def beam_check(node: Node, timeout: float, release_version: str | None, applicat
     except OtpError as exc:
         raise ProbeFailure(str(exc)) from exc
     if answer == NODEDOWN:
-        raise ProbeFailure(f"node {node.name} does not answer (it is down, or its cookie differs)")
-    return interpret_beam_answer(answer, release_version, applications)
+        raise ProbeFailure(node.unreachable_reason or f"node {node.name} does not answer")
+    try:
+        details = interpret_beam_answer(answer, release_version, applications)
+    except ProbeFailure as exc:
+        if exc.details:
+            exc.details["cookie_source"] = node.cookie_source
+        raise
+    details["cookie_source"] = node.cookie_source
+    return details
 
 
 def interpret_beam_answer(answer, release_version: str | None, applications: list[str]) -> dict:

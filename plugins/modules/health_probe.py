@@ -93,12 +93,6 @@ options:
   release_name:
     description: Name of the release (its start script in C(bin/)). Required with O(kind=beam).
     type: str
-  node_name:
-    description:
-      - Full name of the node (V(name@host)) for O(kind=beam).
-      - By default the C(-sname) or C(-name) of the release's C(vm.args), else V(<release_name>@<short hostname>)
-        (the default of mix releases).
-    type: str
   release_version:
     description:
       - Release version the node must run. The running version is the release marked V(current) by
@@ -132,10 +126,12 @@ options:
         server sends it; no attempt runs past O(timeout).
     type: float
     default: 5
+extends_documentation_fragment:
+  - beamops.deploy.node
 notes:
-  - For O(kind=beam), run the task as the user the node runs as (C(become_user)). The hidden node reads the
-    Erlang cookie from that user's C(~/.erlang.cookie) itself, so the cookie is never in a command line (the
-    relx script's C(eval) and mix's C(rpc) would pass it in arguments); the module also masks it in its results.
+  - For O(kind=beam), run the task as the user the node runs as (C(become_user)). O(node_name), O(cookie) and
+    O(cookie_file) apply to O(kind=beam) only. The cookie is never in a command line (the relx script's C(eval)
+    and mix's C(rpc) would pass it in arguments); the module also masks it in its results.
 seealso:
   - module: beamops.deploy.lb_member
   - module: beamops.deploy.release_info
@@ -213,7 +209,8 @@ details:
   description:
     - What the last attempt that got an answer saw (a failed one too, such as a node running another
       release). V(status) for HTTP; V(address) for TCP; for BEAM V(node),
-      V(release_version) (running), V(releases) (name, version and status of each) and V(applications) (started).
+      V(release_version) (running), V(releases) (name, version and status of each), V(applications) (started)
+      and V(cookie_source) (where the cookie the node accepted came from, never the cookie).
   returned: always
   type: dict
   sample: {node: beamops_sample@node1, release_version: 1.0.0, applications: [beamops_sample, sasl, stdlib, kernel]}
@@ -225,6 +222,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
     NamedReleaseRoot,
@@ -300,7 +298,7 @@ def make_check(module: AnsibleModule):
         )
     protect_cookies(module, release)
     try:
-        node = Node(module, release, timeout=p["attempt_timeout"])
+        node = Node(module, release, timeout=p["attempt_timeout"], cookie=p["cookie"], cookie_file=p["cookie_file"])
     except OtpError as exc:
         module.fail_json(msg=f"Cannot address the node of release {p['release_name']}: {exc}. Set node_name.")
     return lambda timeout: beam_check(node, timeout, p["release_version"], p["applications"])
@@ -321,7 +319,6 @@ def main() -> None:
             port=dict(type="int"),
             release_root=dict(type="path"),
             release_name=dict(type="str"),
-            node_name=dict(type="str"),
             release_version=dict(type="str"),
             applications=dict(type="list", elements="str", default=[]),
             successes=dict(type="int", default=1),
@@ -329,6 +326,7 @@ def main() -> None:
             interval=dict(type="float", default=1.0),
             timeout=dict(type="float", default=60.0),
             attempt_timeout=dict(type="float", default=5.0),
+            **node_argument_spec(),
         ),
         required_if=[
             ("kind", "http", ["url"]),

@@ -24,8 +24,10 @@ description:
   - O(state=rolled_back) returns to the previous version. A version installed but never made
     permanent is left by restarting the node onto the permanent release; a permanent one is
     downgraded through its relup and the previous version made permanent.
-  - The node is reached from a hidden Erlang node that reads the cookie from C(~/.erlang.cookie)
-    of the user the task runs as; the cookie never appears in arguments, logs or results.
+  - The node is reached from a hidden Erlang node started with the release's own ERTS. Its name and
+    cookie are found in the release itself (see the notes); the cookie never appears in arguments,
+    the environment, logs or results, and no C(~/.erlang.cookie) is created. When the node cannot be
+    reached, the failure message says why, with the node name and the cookie sources tried.
 author:
   - beamops.deploy contributors (@beamops)
 options:
@@ -67,6 +69,7 @@ options:
     default: 60
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - beamops.deploy.node
 attributes:
   check_mode:
     support: full
@@ -76,7 +79,8 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - Run it as the user the release runs as (C(become_user)), whose C(~/.erlang.cookie) the node uses.
+  - Run it as the user the release runs as (C(become_user)); release_handler writes in the release
+    directory, and that user can read the release's cookie.
   - Drain the node first when the upgrade may restart it (a crashing C(code_change) does).
 """
 
@@ -117,6 +121,13 @@ permanent_version:
   returned: always
   type: str
   sample: "1.1.0"
+cookie_source:
+  description:
+    - Where the cookie the node accepted came from (V(null) when it was not reached), never the cookie;
+      the values are those of C(node.cookie_source) of M(beamops.deploy.release_info).
+  returned: always
+  type: str
+  sample: vm_args
 node_restarted:
   description: Whether the node restarted during the task (its application controller changed).
   returned: always
@@ -142,6 +153,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec
 from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import format_term
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import (
     NODEDOWN,
@@ -157,12 +169,24 @@ class HotUpgrade:
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
         self.p = module.params
+        self.timings: dict[str, int] = {}
+        self.result: dict = {
+            "changed": False,
+            "node_restarted": False,
+            "timings_ms": self.timings,
+            "cookie_source": None,
+        }
         self.release = ReleaseRoot.locate(self.p["root"], self.p["name"])
         if not self.release.exists():
             self.fail(f"no start script {self.release.script}: check name and root")
-        self.node = Node(module, self.release, timeout=self.p["timeout"])
-        self.timings: dict[str, int] = {}
-        self.result: dict = {"changed": False, "node_restarted": False, "timings_ms": self.timings}
+        self.node = Node(
+            module,
+            self.release,
+            timeout=self.p["timeout"],
+            cookie=self.p["cookie"],
+            cookie_file=self.p["cookie_file"],
+            node_name=self.p["node_name"],
+        )
 
     def fail(self, msg: str) -> None:
         self.module.fail_json(msg=f"release {self.p['name']}: {msg}", **self.result)
@@ -177,7 +201,7 @@ class HotUpgrade:
     def rpc(self, phase: str, fun: str, args: str):
         answer, _elapsed = self.timed(phase, self.node.rpc, "release_handler", fun, args)
         if answer == NODEDOWN:
-            self.fail(f"node {self.node.name} stopped answering during {phase}")
+            self.fail(f"node {self.node.name} stopped answering during {phase}: {self.node.unreachable_reason}")
         return answer
 
     def status(self, phase: str) -> dict:
@@ -186,7 +210,11 @@ class HotUpgrade:
             # The node runs from another directory than root points at (current was switched
             # without a restart): release_handler works in the directory the node runs from.
             self.release = ReleaseRoot(state["root_dir"], self.p["name"])
-        self.result.update(version=state["running_version"], permanent_version=state["permanent_version"])
+        self.result.update(
+            version=state["running_version"],
+            permanent_version=state["permanent_version"],
+            cookie_source=state["cookie_source"] or self.result["cookie_source"],
+        )
         return state
 
     # --- preflight -------------------------------------------------------------------------
@@ -203,7 +231,10 @@ class HotUpgrade:
         erl_string(version)
         before = self.status("preflight")
         if not before["up"]:
-            self.fail(f"node {before['name']} is down: a hot upgrade needs the running node; start it, or deploy cold")
+            self.fail(
+                f"node {before['name']} cannot be reached, and a hot upgrade needs the running node "
+                f"(start it, or deploy cold): {before['unreachable_reason']}"
+            )
         running = before["running_version"]
         self.result["from_version"] = running
         statuses = {r["version"]: r["status"] for r in before["releases"]}
@@ -273,7 +304,7 @@ class HotUpgrade:
         state = (
             f"it restarted and now runs {after.get('running_version')}"
             if after.get("up")
-            else f"it did not answer within {self.p['restart_timeout']}s"
+            else f"it did not answer within {self.p['restart_timeout']}s ({self.node.unreachable_reason})"
         )
         self.fail(f"install_release of {version} failed on node {self.node.name} ({format_term(answer)}); {state}")
         return answer
@@ -312,7 +343,9 @@ class HotUpgrade:
     def rollback(self) -> None:
         before = self.status("preflight")
         if not before["up"]:
-            self.fail(f"node {before['name']} is down: start it before rolling back")
+            self.fail(
+                f"node {before['name']} cannot be reached, start it before rolling back: {before['unreachable_reason']}"
+            )
         running, permanent = before["running_version"], before["permanent_version"]
         self.result["from_version"] = running
         statuses = {r["version"]: r["status"] for r in before["releases"]}
@@ -368,6 +401,7 @@ def main() -> None:
             "tarball": {"type": "path"},
             "timeout": {"type": "int", "default": 60},
             "restart_timeout": {"type": "int", "default": 60},
+            **node_argument_spec(),
         },
         required_if=[("state", "present", ["version"])],
         supports_check_mode=True,

@@ -14,8 +14,11 @@ description:
   - Asks the running node, through C(release_handler:which_releases/0), which releases it knows
     and which one runs, and tells whether a cold restart would boot the version that runs now
     (the relx start script has its version written into it).
-  - The node is reached from a hidden Erlang node that reads the cookie from C(~/.erlang.cookie)
-    of the user the task runs as; the cookie never appears in arguments or results.
+  - The node is reached from a hidden Erlang node started with the release's own ERTS. Its name and
+    cookie are found in the release itself (see the notes); the cookie never appears in arguments,
+    the environment or results, and no C(~/.erlang.cookie) is created.
+  - When the node cannot be reached, RV(node.unreachable_reason) says why, with the node name and
+    the cookie sources tried.
 author:
   - beamops.deploy contributors (@beamops)
 options:
@@ -36,6 +39,7 @@ options:
     default: 30
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - beamops.deploy.node
 attributes:
   check_mode:
     support: full
@@ -44,7 +48,7 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - Run it as the user the release runs as (C(become_user)), whose C(~/.erlang.cookie) the node uses.
+  - Run it as the user the release runs as (C(become_user)), who can read the release's cookie.
 """
 
 EXAMPLES = r"""
@@ -52,6 +56,15 @@ EXAMPLES = r"""
   beamops.deploy.release_info:
     name: myapp
     root: /opt/myapp
+  register: myapp_info
+
+- name: Read a node whose cookie is kept outside the release
+  beamops.deploy.release_info:
+    name: myapp
+    root: /opt/myapp
+    cookie_file: /etc/myapp/cookie
+  become: true
+  become_user: myapp
   register: myapp_info
 
 - name: Refuse to go on when a cold restart would boot another version
@@ -103,6 +116,18 @@ node:
     name:
       description: Node name.
       type: str
+    cookie_source:
+      description:
+        - Where the cookie the node accepted came from (V(null) when it was not reached), never the
+          cookie. V(cookie) and V(cookie_file) are the options; V(env_sh) is C(RELEASE_COOKIE) in
+          C(releases/<vsn>/env.sh); V(release_cookie_file) is C(releases/COOKIE); V(vm_args) is
+          C(-setcookie) in the release's C(vm.args); V(user_cookie_file) is C(~/.erlang.cookie).
+      type: str
+    unreachable_reason:
+      description:
+        - Why the node was not reached (V(null) when it was), naming the node and the cookie
+          sources tried, and what epmd on its host answered.
+      type: str
     releases:
       description: Releases known to release_handler, newest first, with their status (V(permanent), V(current), V(old), V(unpacked)).
       type: list
@@ -123,6 +148,8 @@ node:
   sample:
     up: true
     name: myapp@host1
+    cookie_source: user_cookie_file
+    unreachable_reason: null
     releases: [{version: "1.1.0", status: permanent}, {version: "1.0.0", status: old}]
     running_version: "1.1.0"
     permanent_version: "1.1.0"
@@ -145,6 +172,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 
 
@@ -175,7 +203,14 @@ def gather(module: AnsibleModule) -> dict:
     current_link = os.path.join(root, "current")
     current = os.path.basename(os.readlink(current_link)) if os.path.islink(current_link) else release.script_version()
     try:
-        node = Node(module, release, timeout=module.params["timeout"]).status()
+        node = Node(
+            module,
+            release,
+            timeout=module.params["timeout"],
+            cookie=module.params["cookie"],
+            cookie_file=module.params["cookie_file"],
+            node_name=module.params["node_name"],
+        ).status()
     except OtpError as exc:
         module.fail_json(msg=f"release {name}: {exc}")
     node.pop("restart_marker", None)
@@ -217,6 +252,7 @@ def main() -> None:
             "name": {"type": "str", "required": True},
             "root": {"type": "path", "required": True},
             "timeout": {"type": "int", "default": 30},
+            **node_argument_spec(),
         },
         supports_check_mode=True,
     )

@@ -1,7 +1,8 @@
 # Copyright: (c) 2026, beamops.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fixtures for the plugin tests: a fake HAProxy runtime API on a temporary unix socket (or TCP
-loopback), a loopback HTTP server, a runner for a module's main(), and reproducible release tarballs."""
+loopback), a loopback HTTP server, a fake epmd, a runner for a module's main(), and reproducible
+release tarballs."""
 
 from __future__ import annotations
 
@@ -237,6 +238,46 @@ def http_server():
     for srv in servers:
         srv.shutdown()
         srv.server_close()
+
+
+class FakeEpmd(socketserver.ThreadingTCPServer):
+    """Answers epmd's NAMES_REQ on loopback with the names it is given (a dict name -> port)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, names: dict[str, int]):
+        self.names = names
+        self.requests = 0
+
+        fake = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                if self.request.recv(3) == b"\x00\x01n":
+                    fake.requests += 1
+                    lines = "".join(f"name {n} at port {p}\n" for n, p in fake.names.items())
+                    self.request.sendall((4369).to_bytes(4, "big") + lines.encode())
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+@pytest.fixture
+def fake_epmd(monkeypatch):
+    """make(names) -> a FakeEpmd on a free loopback port, which ERL_EPMD_PORT points at."""
+    started = []
+
+    def make(names=None):
+        server = FakeEpmd(dict(names or {}))
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        monkeypatch.setenv("ERL_EPMD_PORT", str(server.server_address[1]))
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

@@ -50,11 +50,13 @@ def fake_release(tmp_path, output: str, rc: int = 0):
 
 ANSWER = """
 BEAMOPS-RESULT
-{beamops_probe,'app@h',[{"app","1.0.0",[],permanent}],{"app","1.0.0"},[{app,"d","1.0.0"},{kernel,"d","8.5.3"}]}.
+{beamops_reached,1,{beamops_probe,'app@h',[{"app","1.0.0",[],permanent}],{"app","1.0.0"},
+ [{app,"d","1.0.0"},{kernel,"d","8.5.3"}]}}.
 """
 
 
-def test_beam_probe_asks_the_node_without_the_cookie_in_arguments(run_module, tmp_path, monkeypatch):
+def test_beam_probe_asks_the_node_without_the_cookie_in_arguments(run_module, tmp_path, monkeypatch, fake_epmd):
+    fake_epmd({"app": 40001})
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / ".erlang.cookie").write_text(COOKIE)
     root = fake_release(tmp_path, ANSWER)
@@ -67,7 +69,8 @@ def test_beam_probe_asks_the_node_without_the_cookie_in_arguments(run_module, tm
     assert any("which_releases" in a for a in argv)
 
 
-def test_beam_probe_masks_a_cookie_the_node_side_prints(run_module, tmp_path, monkeypatch):
+def test_beam_probe_masks_a_cookie_the_node_side_prints(run_module, tmp_path, monkeypatch, fake_epmd):
+    fake_epmd({"app": 40001})
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / ".erlang.cookie").write_text(COOKIE)
     root = fake_release(tmp_path, f"Connecting with cookie {COOKIE} failed", rc=1)

@@ -1,0 +1,79 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""release_info and hot_upgrade through main(): the node's cookie source and, when it cannot be
+reached, why; no ~/.erlang.cookie is ever written; hot_upgrade's failure names the reason."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+
+from ansible_collections.beamops.deploy.plugins.modules import hot_upgrade, release_info
+
+SHORT = socket.gethostname().split(".")[0]
+MIX_COOKIE = "MIXRELEASECOOKIE_5d1e"
+STATUS = (
+    '{beamops_reached,1,{beamops_status,[{"0.1.0",permanent}],<0.42.0>,"4242",'
+    '[stockex,logger,elixir,kernel],"/opt/stockex"}}'
+)
+
+
+def mix_release(tmp_path, answer=STATUS):
+    """A stock mix release (releases/COOKIE, env.sh all comments) whose erts erl prints `answer`."""
+    root = tmp_path / "stockex"
+    for folder in ("bin", "releases/0.1.0", "erts-13.1.5/bin"):
+        (root / folder).mkdir(parents=True)
+    (root / "bin" / "stockex").write_text('#!/bin/sh\nRELEASE_VSN="${RELEASE_VSN:-"$(cut -d\' \' -f2 x)"}"\n')
+    (root / "releases" / "start_erl.data").write_text("13.1.5 0.1.0")
+    (root / "releases" / "COOKIE").write_text(MIX_COOKIE)
+    (root / "releases" / "0.1.0" / "env.sh").write_text("#!/bin/sh\n# export RELEASE_NODE=stockex\n")
+    (root / "releases" / "0.1.0" / "vm.args").write_text("## -mode/-name/-sname/-setcookie via env vars\n")
+    erl = root / "erts-13.1.5" / "bin" / "erl"
+    erl.write_text(f"#!/bin/sh\ncat <<'EOF'\nBEAMOPS-RESULT\n{answer}.\nEOF\n")
+    erl.chmod(erl.stat().st_mode | stat.S_IXUSR)
+    return root
+
+
+def test_release_info_reaches_a_stock_mix_release_with_its_cookie(run_module, tmp_path, monkeypatch, fake_epmd):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    fake_epmd({"stockex": 40001})
+    root = mix_release(tmp_path)
+    result = run_module(release_info, {"name": "stockex", "root": str(root)})
+    node = result["node"]
+    assert node["up"] and node["name"] == f"stockex@{SHORT}" and node["running_version"] == "0.1.0"
+    assert node["cookie_source"] == "release_cookie_file" and node["unreachable_reason"] is None
+    assert result["current"] == "0.1.0" and MIX_COOKIE not in json.dumps(result)
+    assert list(home.iterdir()) == []  # no ~/.erlang.cookie created
+
+
+def test_release_info_says_why_a_node_is_unreachable(run_module, tmp_path, monkeypatch, fake_epmd):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    fake_epmd({"otherapp": 40001})
+    result = run_module(release_info, {"name": "stockex", "root": str(mix_release(tmp_path))})
+    assert result["node"]["up"] is False and result["node"]["cookie_source"] is None
+    assert "has no node named stockex (it has: otherapp)" in result["node"]["unreachable_reason"]
+    assert not (tmp_path / ".erlang.cookie").exists()
+
+
+def test_release_info_refuses_an_unusable_node_name(run_module, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    root = mix_release(tmp_path)
+    result = run_module(release_info, {"name": "stockex", "root": str(root), "node_name": "x@h'),halt(),('"})
+    assert result["failed"] and "is not name@host" in result["msg"] and "node_name" in result["msg"]
+
+
+def test_hot_upgrade_failure_names_node_and_cookie_sources(run_module, tmp_path, monkeypatch, fake_epmd):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    fake_epmd({"stockex": 40001})
+    root = mix_release(tmp_path, answer="beamops_nodedown")
+    result = run_module(hot_upgrade, {"name": "stockex", "root": str(root), "version": "0.2.0"})
+    assert result["failed"] and result["cookie_source"] is None
+    assert f"node stockex@{SHORT} cannot be reached, and a hot upgrade needs the running node" in result["msg"]
+    assert (
+        f"refused every cookie tried ({root}/releases/COOKIE; {tmp_path}/.erlang.cookie does not exist)"
+        in (result["msg"])
+    )
+    assert MIX_COOKIE not in json.dumps(result) and not (tmp_path / ".erlang.cookie").exists()
