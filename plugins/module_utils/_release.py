@@ -391,6 +391,28 @@ def restore_aside(aside: str, path: str) -> None:
     os.rmdir(aside)
 
 
+def own_state(layout: Layout, uid: int, gid: int) -> list[str]:
+    """Give the deploy state (.beamops/ and what it holds) and the current link to ``uid``/``gid``
+    (-1: unchanged), so that every file a deploy writes under the root belongs to the release's
+    owner. Returns the paths whose owner changed."""
+    if uid == -1 and gid == -1:
+        return []
+    paths = [layout.state, layout.current, layout.releases]
+    for base in (layout.state, layout.tarballs):
+        with contextlib.suppress(OSError):
+            paths.extend(os.path.join(base, entry) for entry in sorted(os.listdir(base)))
+    changed = []
+    for path in paths:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if uid not in (-1, st.st_uid) or gid not in (-1, st.st_gid):
+            os.lchown(path, uid, gid)
+            changed.append(path)
+    return changed
+
+
 def keep_private(path: str, uid: int = -1, gid: int = -1) -> None:
     """A kept or staged tarball: readable by its owner only (a release may hold its cookie)."""
     os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)

@@ -95,12 +95,13 @@ options:
     type: int
   owner:
     description:
-      - User (name or number) that owns the unpacked release, the kept and the staged tarball.
+      - User (name or number) that owns the unpacked release, the kept and the staged tarball, and
+        the deploy state under C(<root>) (C(.beamops/), the C(current) link, C(releases/)).
       - When neither O(owner) nor O(group) is given and the module runs as root, a staged tarball takes the owner
         and group of C(<root>/current/releases), so that C(release_handler) of the running node can read it.
     type: str
   group:
-    description: Group (name or number) that owns the unpacked release, the kept and the staged tarball.
+    description: Group (name or number) of the same files as O(owner).
     type: str
   force:
     description:
@@ -500,6 +501,7 @@ class ReleaseManager:
                 pruned=[],
                 cleaned=[],
             )
+        owned = []
         if self.module.check_mode:
             self.cleaned = _release.stale_temporaries(self.layout)
             remote, sha = self.plan()
@@ -509,9 +511,10 @@ class ReleaseManager:
                 self.clean()
                 remote, sha = self.plan()
                 self.apply(remote)
+                owned = _release.own_state(self.layout, self.uid, self.gid)
         after = {"current": self.current, "versions": list(self.versions)}
         self.result.update(
-            changed=any(change for change, _w, _f, _a in self.steps) or bool(self.cleaned),
+            changed=any(change for change, _w, _f, _a in self.steps) or bool(self.cleaned) or bool(owned),
             version=self.version,
             path=self.path,
             current=self.current,

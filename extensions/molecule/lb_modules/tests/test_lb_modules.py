@@ -8,8 +8,6 @@ the errors that change nothing, and a flapping service that never passes a probe
 The figures measured are written to .build/figures/<lab>-lb_modules.json (kept after destroy).
 """
 
-import json
-import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor

@@ -38,7 +38,10 @@ def infra(tmp_path_factory):
     base = tmp_path_factory.mktemp("user")
     repo = base / "infra"
     shutil.copytree(SCENARIO / "infra", repo)
-    hosts = "\n".join(f"        {name}:\n          ansible_host: {node}\n          haproxy_name: {node}" for name, node in HOSTS.items())
+    hosts = "\n".join(
+        f"        {name}:\n          ansible_host: {node}\n          haproxy_name: {node}"
+        for name, node in HOSTS.items()
+    )
     (repo / "inventory" / "hosts.yml").write_text(
         "all:\n  vars:\n    ansible_connection: containers.podman.podman\n  children:\n"
         f"    erlang_app:\n      hosts:\n{hosts}\n"
@@ -87,7 +90,9 @@ def play(infra: Path, playbook: str, *extra: str, keep_pwd: bool = True) -> subp
     return subprocess.run(argv, cwd=infra, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
-def under_load(step: str, infra: Path, playbook: str, *extra: str, **kwargs) -> tuple[subprocess.CompletedProcess, dict]:
+def under_load(
+    step: str, infra: Path, playbook: str, *extra: str, **kwargs
+) -> tuple[subprocess.CompletedProcess, dict]:
     labtools.wait_servers_up()
     load = labtools.BackgroundLoad(600, "--concurrency", "6")
     started = time.monotonic()
@@ -181,12 +186,16 @@ def test_preflight_refuses_a_node_that_does_not_run(infra):
     labtools.stop_node(victim)
     try:
         others = {n: v for n, v in snapshot_running().items() if n != victim}
-        result = play(infra, "beamops.deploy.rolling", "rolling_version=1.1.0", "rolling_src=dist/beamops_sample-1.1.0.tar.gz")
+        result = play(
+            infra, "beamops.deploy.rolling", "rolling_version=1.1.0", "rolling_src=dist/beamops_sample-1.1.0.tar.gz"
+        )
         assert result.returncode != 0
         assert "app-3 runs no beamops_sample node" in result.stdout, result.stdout[-3000:]
         assert "rolling_start_stopped=true" in result.stdout
         assert {n: v for n, v in snapshot_running().items() if n != victim} == others
-        assert labtools.podman_exec(victim, "readlink", f"{labtools.APP_ROOT}/current").stdout.strip() == "releases/1.0.0"
+        assert (
+            labtools.podman_exec(victim, "readlink", f"{labtools.APP_ROOT}/current").stdout.strip() == "releases/1.0.0"
+        )
     finally:
         labtools.start_node(victim)
         labtools.wait_servers_up(timeout=60)
@@ -195,7 +204,10 @@ def test_preflight_refuses_a_node_that_does_not_run(infra):
 def snapshot_running() -> dict:
     rows = labtools.backend_servers()
     return {
-        node: (rows[node]["status"], labtools.podman_exec(node, "readlink", f"{labtools.APP_ROOT}/current").stdout.strip())
+        node: (
+            rows[node]["status"],
+            labtools.podman_exec(node, "readlink", f"{labtools.APP_ROOT}/current").stdout.strip(),
+        )
         for node in labtools.NODES
     }
 
@@ -262,7 +274,10 @@ def test_hot_upgrade_with_drain_given_as_a_string(infra):
         assert (after["version"], after["state_shape"]) == ("1.2.0", "map_v2")
         assert after["count"] >= count
         assert not_owned_by_app(node) == []
-    steps = [[s["step"] for s in h["steps"]] for h in json.loads((infra / "beamops-hot-upgrade-report.json").read_text())["hosts"]]
+    steps = [
+        [s["step"] for s in h["steps"]]
+        for h in json.loads((infra / "beamops-hot-upgrade-report.json").read_text())["hosts"]
+    ]
     assert steps == [["drain", "deploy", "probe", "ready"]] * 3
 
 

@@ -466,3 +466,19 @@ def test_absent_on_a_mistyped_root_creates_nothing(node, tmp_path):
     assert not typo.exists()
     result = node.run("1.0.0", state="absent", root=str(tmp_path))  # exists, but holds no releases
     assert result["changed"] is False and not (tmp_path / ".beamops").exists()
+
+
+def test_owner_gets_the_deploy_state_too(node):
+    """Every file a deploy writes under the root belongs to the release's owner, .beamops/ and current included."""
+    src = node.tarball("1.0.0")
+    node.run("1.0.0", src=src, state="current")  # as root, without owner: the state is root's
+    assert os.lstat(node.root / ".beamops" / "history.json").st_uid == 0
+    given = node.run("1.0.0", src=src, state="current", owner="65534", group="65534")
+    assert given["changed"] is True
+    foreign = [
+        str(path.relative_to(node.root))
+        for path in [node.root / ".beamops", node.root / "current", *node.root.rglob("*")]
+        if (os.lstat(path).st_uid, os.lstat(path).st_gid) != (65534, 65534)
+    ]
+    assert foreign == []
+    assert node.run("1.0.0", src=src, state="current", owner="65534", group="65534")["changed"] is False
