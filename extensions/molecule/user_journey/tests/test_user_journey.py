@@ -171,33 +171,45 @@ def test_preflight_refuses_before_any_change(infra, case, extra, words):
     if case == "missing required variable":
         base = []
     result = play(infra, "beamops.deploy.rolling", *base, *extra)
-    FIGURES.setdefault("refusals", {})[case] = next(
-        (line.strip() for line in result.stdout.splitlines() if any(w in line for w in words)), ""
-    )
+    said = [line.strip() for line in result.stdout.splitlines() if line.startswith(("[ERROR]", "fatal:"))]
+    FIGURES.setdefault("refusals", {})[case] = said[0] if said else ""
     assert result.returncode != 0, result.stdout[-3000:]
     for word in words:
         assert word in result.stdout, result.stdout[-3000:]
     assert snapshot() == before
 
 
-def test_preflight_refuses_a_node_that_does_not_run(infra):
+def test_preflight_refuses_a_node_that_does_not_run_unless_told_to_start_it(infra):
     victim = labtools.NODES[2]
     labtools.wait_servers_up()
     labtools.stop_node(victim)
     try:
         others = {n: v for n, v in snapshot_running().items() if n != victim}
-        result = play(
-            infra, "beamops.deploy.rolling", "rolling_version=1.1.0", "rolling_src=dist/beamops_sample-1.1.0.tar.gz"
-        )
+        src = "rolling_src=dist/beamops_sample-1.0.0.tar.gz"
+        result = play(infra, "beamops.deploy.rolling", "rolling_version=1.0.0", src)
         assert result.returncode != 0
         assert "app-3 runs no beamops_sample node" in result.stdout, result.stdout[-3000:]
         assert "rolling_start_stopped=true" in result.stdout
         assert {n: v for n, v in snapshot_running().items() if n != victim} == others
-        assert (
-            labtools.podman_exec(victim, "readlink", f"{labtools.APP_ROOT}/current").stdout.strip() == "releases/1.0.0"
+        current = labtools.podman_exec(victim, "readlink", f"{labtools.APP_ROOT}/current").stdout.strip()
+        assert current == "releases/1.0.0"
+        # The explicit option: the stopped node is deployed and started, the others are not touched.
+        started, load = under_load(
+            "stopped node started",
+            infra,
+            "beamops.deploy.rolling",
+            "rolling_version=1.0.0",
+            src,
+            "rolling_start_stopped=true",
+            "beamops_hosts=app-3",
         )
+        assert started.returncode == 0, started.stdout[-3000:]
+        assert load["failed"] == 0, load["first_failures"]
+        assert labtools.node_get(victim, "/")["version"] == "1.0.0"
+        assert {n: v for n, v in snapshot_running().items() if n != victim} == others
     finally:
-        labtools.start_node(victim)
+        if labtools.node_script(victim, "ping", check=False).returncode != 0:
+            labtools.start_node(victim)
         labtools.wait_servers_up(timeout=60)
 
 
