@@ -5,10 +5,12 @@
 #
 # Output: OUTDIR/beamops_sample-<vsn>.tar.gz (rebar3/relx, with relups, see
 # samples/beamops_sample/versions.txt), OUTDIR/beamops_ex-<vsn>.tar.gz
-# (mix release, one per samples/beamops_ex/versions/<vsn>) and
-# OUTDIR/SHA256SUMS. Scratch work goes to <repo>/.build/samples-work.
-# Runs offline: no hex, no dependencies. Does nothing when every output
-# is newer than every file under samples/.
+# (mix release, one per samples/beamops_ex/versions/<vsn>), the stock
+# releases OUTDIR/stock_rebar3-<vsn>.tar.gz (relup 0.1.0 -> 0.2.0) and
+# OUTDIR/stock_mix-<vsn>.tar.gz, and OUTDIR/SHA256SUMS. Scratch work goes to
+# <repo>/.build/samples-work. Runs offline: no hex, no dependencies. Each
+# sample is rebuilt only when one of its files (or this script) is newer
+# than one of its tarballs; nothing at all when every one is up to date.
 set -euo pipefail
 
 SAMPLES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -20,6 +22,16 @@ ERL_SRC="$SAMPLES_DIR/beamops_sample"
 EX_SRC="$SAMPLES_DIR/beamops_ex"
 ERL_REL=beamops_sample
 EX_REL=beamops_ex
+# Stock releases: the generators' trees, built as they are. Only the version
+# changes between builds (the generators wrote 0.1.0), and 0.2.0 of the rebar3
+# one gets its appup from stock_upgrades/ (copied into its ebin/).
+STOCK_ERL_SRC="$SAMPLES_DIR/stock_rebar3"
+STOCK_EX_SRC="$SAMPLES_DIR/stock_mix"
+STOCK_UPGRADES="$SAMPLES_DIR/stock_upgrades"
+STOCK_ERL_REL=stock_rebar3
+STOCK_EX_REL=stock_mix
+STOCK_BASE_VSN=0.1.0
+STOCK_VERSIONS=(0.1.0 0.2.0)
 
 log() { printf '[samples] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -38,21 +50,34 @@ done < "$ERL_SRC/versions.txt"
 mapfile -t EX_VERSIONS < <(find "$EX_SRC/versions" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V)
 [[ ${#ERL_VERSIONS[@]} -gt 0 && ${#EX_VERSIONS[@]} -gt 0 ]] || die "no versions found"
 
-OUTPUTS=()
-for v in "${ERL_VERSIONS[@]}"; do OUTPUTS+=("$ERL_REL-$v.tar.gz"); done
-for v in "${EX_VERSIONS[@]}"; do OUTPUTS+=("$EX_REL-$v.tar.gz"); done
+ERL_OUTPUTS=() EX_OUTPUTS=() STOCK_ERL_OUTPUTS=() STOCK_EX_OUTPUTS=()
+for v in "${ERL_VERSIONS[@]}"; do ERL_OUTPUTS+=("$ERL_REL-$v.tar.gz"); done
+for v in "${EX_VERSIONS[@]}"; do EX_OUTPUTS+=("$EX_REL-$v.tar.gz"); done
+for v in "${STOCK_VERSIONS[@]}"; do
+    STOCK_ERL_OUTPUTS+=("$STOCK_ERL_REL-$v.tar.gz")
+    STOCK_EX_OUTPUTS+=("$STOCK_EX_REL-$v.tar.gz")
+done
+OUTPUTS=("${ERL_OUTPUTS[@]}" "${EX_OUTPUTS[@]}" "${STOCK_ERL_OUTPUTS[@]}" "${STOCK_EX_OUTPUTS[@]}")
 
 # --- up to date? --------------------------------------------------------------
-up_to_date() {
+# fresh OUTPUTS_ARRAY SOURCE...: every output exists and is newer than every
+# file of the sources and than this script.
+fresh() {
+    local -n outs="$1"; shift
     local f
-    [[ -f "$OUTDIR/SHA256SUMS" ]] || return 1
-    for f in "${OUTPUTS[@]}"; do
+    for f in "${outs[@]}"; do
         [[ -f "$OUTDIR/$f" ]] || return 1
-        [[ -z "$(find "$SAMPLES_DIR" -newer "$OUTDIR/$f" -print -quit)" ]] || return 1
+        [[ -z "$(find "$@" "$SAMPLES_DIR/build.sh" -newer "$OUTDIR/$f" -print -quit)" ]] || return 1
     done
 }
 
-if up_to_date; then
+declare -A STALE=()
+fresh ERL_OUTPUTS "$ERL_SRC" || STALE[erlang]=1
+fresh EX_OUTPUTS "$EX_SRC" || STALE[elixir]=1
+fresh STOCK_ERL_OUTPUTS "$STOCK_ERL_SRC" "$STOCK_UPGRADES" || STALE[stock_rebar3]=1
+fresh STOCK_EX_OUTPUTS "$STOCK_EX_SRC" || STALE[stock_mix]=1
+
+if [[ ${#STALE[@]} -eq 0 && -f "$OUTDIR/SHA256SUMS" ]]; then
     echo "sample releases up to date"
     exit 0
 fi
@@ -178,11 +203,114 @@ build_elixir() {
     done
 }
 
-# Both builds are independent: run them side by side.
+# --- stock releases: stock_rebar3 and stock_mix -------------------------------
+# stock_tree SRC DEST: the generator's tree (without a build left in it).
+stock_tree() {
+    local src="$1" dest="$2" entry
+    for entry in "$src"/* "$src"/.[!.]*; do
+        [[ -e "$entry" ]] || continue
+        case "${entry##*/}" in _build | deps) continue ;; esac
+        cp -R "$entry" "$dest/"
+    done
+}
+
+# set_version FILE PATTERN VSN: PATTERN holds @VSN@ where the generator wrote
+# $STOCK_BASE_VSN; refuses a file where it is not found.
+set_version() {
+    local file="$1" pattern="$2" vsn="$3" from to text
+    from="${pattern//@VSN@/$STOCK_BASE_VSN}"
+    to="${pattern//@VSN@/$vsn}"
+    text="$(<"$file")"
+    [[ "$text" == *"$from"* ]] || die "$file: no '$from' to set the version in"
+    printf '%s\n' "${text/"$from"/"$to"}" > "$file"
+}
+
+build_stock_rebar3() {
+    local w="$WORK/$STOCK_ERL_REL" rel="$STOCK_ERL_REL" vsn from="" tarball
+    local app="$w/apps/$STOCK_ERL_REL"
+    rm -rf "$w"
+    mkdir -p "$w"
+    for vsn in "${STOCK_VERSIONS[@]}"; do
+        if [[ -z "$from" ]]; then log "$rel $vsn (stock)"; else log "$rel $vsn (stock, relup from $from)"; fi
+        # Old releases stay in _build/prod/rel (the relup needs them), not their
+        # bin/ scripts.
+        find "$w" -mindepth 1 -maxdepth 1 ! -name _build -exec rm -rf {} +
+        rm -rf "$w/_build/prod/lib/$rel" "$w/_build/prod/rel/$rel/bin"
+        stock_tree "$STOCK_ERL_SRC" "$w"
+        set_version "$w/rebar.config" "{$rel, \"@VSN@\"}" "$vsn"
+        set_version "$app/src/$rel.app.src" "{vsn, \"@VSN@\"}" "$vsn"
+        (
+            cd "$w"
+            if [[ -z "$from" ]]; then
+                run "$rel-$vsn" rebar3 as prod tar -n "$rel" -v "$vsn"
+            else
+                [[ -f "$STOCK_UPGRADES/$rel-$vsn.appup" ]] || die "no stock_upgrades/$rel-$vsn.appup"
+                mkdir -p "$app/ebin"
+                cp "$STOCK_UPGRADES/$rel-$vsn.appup" "$app/ebin/$rel.appup"
+                run "$rel-$vsn" rebar3 as prod "do" relup -n "$rel" -v "$vsn" -u "$from", tar -n "$rel" -v "$vsn"
+            fi
+        )
+        tarball="$w/_build/prod/rel/$rel/$rel-$vsn.tar.gz"
+        [[ -f "$tarball" ]] || die "no $tarball"
+        if [[ -z "$from" ]]; then
+            check_tarball "$tarball" "releases/$vsn/$rel.rel" "releases/$vsn/vm.args"
+        else
+            check_tarball "$tarball" "releases/$vsn/$rel.rel" "releases/$vsn/vm.args" "releases/$vsn/relup"
+        fi
+        publish "$tarball" "$rel-$vsn.tar.gz"
+        from="$vsn"
+    done
+}
+
+# mix release assembles _build/prod/rel/<name> and, as generated (no
+# `releases:` in mix.exs), makes no tarball: pack that directory as mix's own
+# :tar step would (bin, erts, lib, releases). Each version is assembled into a
+# fresh directory holding only the releases/COOKIE mix made for the first one:
+# what a developer's second `mix release` in the same _build reuses.
+build_stock_mix() {
+    local w="$WORK/$STOCK_EX_REL" rel="$STOCK_EX_REL" vsn tarball cookie="$WORK/$STOCK_EX_REL.COOKIE"
+    local out="$w/_build/prod/rel/$STOCK_EX_REL"
+    rm -rf "$w" "$cookie"
+    mkdir -p "$w"
+    for vsn in "${STOCK_VERSIONS[@]}"; do
+        log "$rel $vsn (stock)"
+        find "$w" -mindepth 1 -maxdepth 1 ! -name _build -exec rm -rf {} +
+        rm -rf "$out"
+        if [[ -f "$cookie" ]]; then
+            mkdir -p "$out/releases"
+            cp -p "$cookie" "$out/releases/COOKIE"
+        fi
+        stock_tree "$STOCK_EX_SRC" "$w"
+        set_version "$w/mix.exs" 'version: "@VSN@"' "$vsn"
+        (
+            cd "$w"
+            run "$rel-$vsn" mix release --overwrite
+        )
+        [[ -f "$out/releases/COOKIE" && -f "$out/releases/$vsn/$rel.rel" ]] || die "no release in $out"
+        [[ -f "$cookie" ]] || cp -p "$out/releases/COOKIE" "$cookie"
+        tarball="$w/_build/prod/$rel-$vsn.tar.gz"
+        (
+            cd "$out"
+            tar -czf "$tarball" --owner=0 --group=0 --numeric-owner bin erts-* lib releases
+        )
+        check_tarball "$tarball" "releases/$vsn/$rel.rel" "releases/COOKIE" "bin/$rel"
+        publish "$tarball" "$rel-$vsn.tar.gz"
+    done
+}
+
+# Only what is out of date; the Erlang and Elixir builds side by side.
 rm -rf "$WORK/logs"
 mkdir -p "$WORK/logs"
-build_erlang & erl_pid=$!
-build_elixir & ex_pid=$!
+build_erlang_side() {
+    if [[ -n "${STALE[erlang]:-}" ]]; then build_erlang; fi
+    if [[ -n "${STALE[stock_rebar3]:-}" ]]; then build_stock_rebar3; fi
+}
+build_elixir_side() {
+    if [[ -n "${STALE[elixir]:-}" ]]; then build_elixir; fi
+    if [[ -n "${STALE[stock_mix]:-}" ]]; then build_stock_mix; fi
+}
+build_erlang_side & erl_pid=$!
+build_elixir_side & ex_pid=$!
 failed=0
 wait "$erl_pid" || failed=1
 wait "$ex_pid" || failed=1

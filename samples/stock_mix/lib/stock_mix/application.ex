@@ -10,6 +10,7 @@ defmodule StockMix.Application do
     children = [
       # Starts a worker by calling: StockMix.Worker.start_link(arg)
       # {StockMix.Worker, arg}
+      StockMix.Http
     ]
 
     # See https://hexdocs.pm/elixir/Supervisor.html

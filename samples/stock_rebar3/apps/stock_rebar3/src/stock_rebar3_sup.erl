@@ -29,7 +29,8 @@ init([]) ->
     SupFlags = #{strategy => one_for_all,
                  intensity => 0,
                  period => 1},
-    ChildSpecs = [],
+    ChildSpecs = [#{id => stock_rebar3_http,
+                    start => {stock_rebar3_http, start_link, []}}],
     {ok, {SupFlags, ChildSpecs}}.
 
 %% internal functions
