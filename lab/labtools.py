@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +25,8 @@ LAB_DIR = Path(__file__).resolve().parent
 PREFIX = os.environ.get("BEAMOPS_LAB", "beamops")
 LB_URL = f"http://127.0.0.1:{os.environ.get('BEAMOPS_LAB_HTTP_PORT', '18080')}"
 ADMIN_ADDR = ("127.0.0.1", int(os.environ.get("BEAMOPS_LAB_ADMIN_PORT", "19999")))
-NODES = tuple(f"{PREFIX}-node{i}" for i in (1, 2, 3))
+# A scenario with a wider lab says how many nodes it has (molecule.yml: verifier env).
+NODES = tuple(f"{PREFIX}-node{i}" for i in range(1, int(os.environ.get("BEAMOPS_LAB_NODES", "3")) + 1))
 LB = f"{PREFIX}-lb"
 APP = "beamops_sample"
 APP_ROOT = "/opt/beamops_sample"
@@ -76,6 +78,34 @@ def backend_servers(backend: str = "beam_nodes") -> dict[str, dict[str, str]]:
     text = haproxy_command(f"show stat {backend} 4 -1").lstrip("# ")
     rows = csv.DictReader(io.StringIO(text))
     return {row["svname"]: row for row in rows if row.get("svname") not in (None, "", "BACKEND")}
+
+
+class OutOfRotation:
+    """Samples HAProxy's backend while something runs: how many members were out of rotation (any
+    status but a steady UP) at the worst moment, and who. stop() returns the figures."""
+
+    def __init__(self, interval: float = 0.1, backend: str = "beam_nodes") -> None:
+        self.interval = interval
+        self.backend = backend
+        self.samples = 0
+        self.worst: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rows = backend_servers(self.backend)
+            out = sorted(name for name, row in rows.items() if row.get("status") != "UP")
+            self.samples += 1
+            if len(out) > len(self.worst):
+                self.worst = out
+            self._stop.wait(self.interval)
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return {"samples": self.samples, "max_out_of_rotation": len(self.worst), "worst": self.worst}
 
 
 def wait_servers_up(names: tuple[str, ...] = NODES, timeout: float = 30.0) -> dict:
@@ -223,3 +253,25 @@ def save_figures(scenario: str, figures: dict) -> Path:
     path.write_text(text + "\n", encoding="utf-8")
     print(text)
     return path
+
+
+def unit_properties(container: str, unit: str, *props: str) -> dict[str, str]:
+    """A systemd unit's properties on a node (`systemctl show`), e.g. MainPID, User, ActiveState."""
+    argv = ["systemctl", "show", unit, *(f"--property={p}" for p in props)]
+    lines = podman_exec(container, *argv).stdout.splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def process_owner(container: str, pid: str | int) -> str:
+    """The user an OS process of a node runs as."""
+    return podman_exec(container, "ps", "-o", "user=", "-p", str(pid)).stdout.strip()
+
+
+def path_exists(container: str, path: str) -> bool:
+    """Whether a path exists on a node (as root, so a private home is no obstacle)."""
+    return podman_exec(container, "test", "-e", path, check=False).returncode == 0
+
+
+def app_identity(container: str, app_root: str) -> dict:
+    """What the node role recorded for the release under app_root (<root>/.beamops/node.json)."""
+    return json.loads(podman_exec(container, "cat", f"{app_root}/.beamops/node.json").stdout)

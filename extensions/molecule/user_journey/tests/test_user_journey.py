@@ -3,7 +3,8 @@
 """A user's path, not the lab's: the user's own infra directory, inventory names and group_vars,
 the collection installed from its built tarball, the app's own user under systemd, variables
 given as `-e name=value` strings. The steps run in order, each under live load through HAProxy:
-nodes -> refusals -> rolling cold -> re-run -> hot upgrade -> a bad release rolled back.
+nodes -> refusals (bad input, a wrong user, a stopped node, capacity) -> rolling cold -> re-run ->
+hot upgrade -> a bad release rolled back.
 """
 
 import json
@@ -226,7 +227,41 @@ def snapshot_running() -> dict:
     }
 
 
+def test_capacity_bound_refuses_a_batch_before_its_drain(infra):
+    """One member already in maintenance and a bound of 1 (25 % of 4): the canary would make 2."""
+    labtools.wait_servers_up()
+    held = labtools.NODES[3]
+    labtools.haproxy_command(f"set server beam_nodes/{held} state maint")
+    try:
+        before = snapshot_running()
+        result = play(
+            infra, "beamops.deploy.rolling", "rolling_version=1.1.0", "rolling_src=dist/beamops_sample-1.1.0.tar.gz"
+        )
+        said = [line.strip() for line in result.stdout.splitlines() if "rolling_max_unavailable" in line]
+        FIGURES.setdefault("refusals", {})["capacity"] = said[0] if said else ""
+        assert result.returncode != 0
+        assert f"{held} already out" in result.stdout and "allows 1" in result.stdout, result.stdout[-3000:]
+        assert snapshot_running() == before
+        # A batch larger than the bound is refused the same way, with every member in rotation.
+        labtools.haproxy_command(f"set server beam_nodes/{held} state ready")
+        labtools.wait_servers_up()
+        wide = play(
+            infra,
+            "beamops.deploy.rolling",
+            "rolling_version=1.1.0",
+            "rolling_src=dist/beamops_sample-1.1.0.tar.gz",
+            '{"beamops_serial": [2]}',
+        )
+        assert wide.returncode != 0
+        assert "would leave 2 of the 4 members" in wide.stdout, wide.stdout[-3000:]
+        assert snapshot_running() == {n: (s if n != held else ("UP", s[1])) for n, s in before.items()}
+    finally:
+        labtools.haproxy_command(f"set server beam_nodes/{held} state ready")
+        labtools.wait_servers_up()
+
+
 def test_rolling_cold_deploy_as_the_apps_user(infra):
+    sampler = labtools.OutOfRotation()
     result, load = under_load(
         "rolling cold 1.0.0 -> 1.1.0",
         infra,
@@ -235,7 +270,11 @@ def test_rolling_cold_deploy_as_the_apps_user(infra):
         "rolling_src=dist/beamops_sample-1.1.0.tar.gz",
         "rolling_drain=true",
     )
+    capacity = sampler.stop()
+    FIGURES["rolling cold 1.0.0 -> 1.1.0"]["capacity"] = capacity
     assert result.returncode == 0, result.stdout[-3000:]
+    # Never more than the bound (25 % of 4 = 1) out of rotation at any sampled moment, and one at a time did happen.
+    assert capacity["max_out_of_rotation"] == 1, capacity
     assert load["failed"] == 0, load["first_failures"]
     assert {"1.0.0", "1.1.0"} <= set(load["versions"])
     for node in labtools.NODES:
@@ -243,7 +282,8 @@ def test_rolling_cold_deploy_as_the_apps_user(infra):
         assert labtools.podman_exec(node, "ps", "-o", "user=", "-C", "beam.smp").stdout.split() == [APP]
         assert not_owned_by_app(node) == []
     report = json.loads((infra / "beamops-rolling-report.json").read_text())
-    assert [h["outcome"] for h in report["hosts"]] == ["deployed"] * 3
+    assert [h["outcome"] for h in report["hosts"]] == ["deployed"] * len(HOSTS)
+    assert [len(h["batch"]) for h in report["hosts"]] == [1] * len(HOSTS)
     assert {row["status"] for row in labtools.wait_servers_up().values()} == {"UP"}
 
 
@@ -264,7 +304,7 @@ def test_rerun_changes_nothing_and_reports_where_it_ran(infra):
     assert set(HOSTS) <= set(counters)
     assert all(c["changed"] == 0 for c in counters.values()), counters
     assert load["failed"] == 0, load["first_failures"]
-    assert [h["outcome"] for h in json.loads(report.read_text())["hosts"]] == ["unchanged"] * 3
+    assert [h["outcome"] for h in json.loads(report.read_text())["hosts"]] == ["unchanged"] * len(HOSTS)
 
 
 def test_hot_upgrade_with_drain_given_as_a_string(infra):
@@ -292,7 +332,7 @@ def test_hot_upgrade_with_drain_given_as_a_string(infra):
         [s["step"] for s in h["steps"]]
         for h in json.loads((infra / "beamops-hot-upgrade-report.json").read_text())["hosts"]
     ]
-    assert steps == [["drain", "deploy", "probe", "ready"]] * 3
+    assert steps == [["drain", "deploy", "probe", "ready"]] * len(HOSTS)
 
 
 def test_bad_release_through_the_role_imported_alone_is_rolled_back(infra):

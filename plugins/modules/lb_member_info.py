@@ -1,0 +1,199 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: lb_member_info
+short_description: Read the members of HAProxy backends and whether each one is in rotation
+version_added: 0.1.0
+description:
+  - Reads every server of one or more HAProxy backends through the runtime API (C(show servers state) and
+    C(show stat)), over a unix socket (run the task on the load balancer) or a TCP admin socket.
+  - Tells for each member its admin state, weight, status, sessions and whether it is in rotation, and for
+    each backend how many members are out of rotation, so that a play can check the capacity left before
+    it takes more members out.
+  - Reads only; C(changed) is always false.
+author:
+  - beamops.deploy contributors (@beamops)
+attributes:
+  check_mode:
+    description: Reads only; runs the same in check mode.
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    description: Changes nothing.
+    support: full
+options:
+  backend:
+    description:
+      - Backends to read. When omitted, every backend.
+      - Letters, digits and C(- _ . :) only, as HAProxy allows.
+    type: list
+    elements: str
+    aliases: [backends]
+  socket:
+    description:
+      - Path of HAProxy's admin unix socket on the host running the task.
+      - Mutually exclusive with O(host); the default is not used when O(host) is set.
+    type: path
+    default: /run/haproxy/admin.sock
+  host:
+    description: Address of HAProxy's TCP admin socket.
+    type: str
+  port:
+    description: Port of HAProxy's TCP admin socket, from V(1) to V(65535). Required with O(host).
+    type: int
+  socket_timeout:
+    description: Seconds one command may take, from connecting to the last byte of the answer.
+    type: float
+    default: 5.0
+notes:
+  - A member is in rotation when its admin state is V(ready) and HAProxy reports it steadily UP (C(UP 1/3),
+    UP on its way down, does not count); a drained, maintained, DOWN or going-down member is out of rotation.
+seealso:
+  - module: beamops.deploy.lb_member
+"""
+
+EXAMPLES = r"""
+- name: Read the backend on the load balancer
+  beamops.deploy.lb_member_info:
+    backend: [beam_nodes]
+  delegate_to: haproxy1
+  register: lb_view
+
+- name: Stop when more than one member is out of rotation already
+  ansible.builtin.assert:
+    that: lb_view.backends.beam_nodes.out_of_rotation | length <= 1
+    fail_msg: "out of rotation: {{ lb_view.backends.beam_nodes.out_of_rotation | join(', ') }}"
+"""
+
+RETURN = r"""
+members:
+  description: Every member of the backends read, in HAProxy's order.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    backend:
+      description: Backend name.
+      type: str
+    server:
+      description: Server name.
+      type: str
+    state:
+      description: Admin state, V(ready), V(drain) or V(maint).
+      type: str
+    weight:
+      description: User weight.
+      type: int
+    status:
+      description: HAProxy's status as C(show stat) prints it (C(UP), C(DOWN), C(DRAIN), C(MAINT), C(UP 1/3) ...).
+      type: str
+    in_rotation:
+      description: Admin state V(ready) and steadily UP.
+      type: bool
+    sessions:
+      description: Current sessions.
+      type: int
+    queue:
+      description: Queued requests.
+      type: int
+  sample:
+    - {backend: beam_nodes, server: node1, state: ready, weight: 1, status: UP, in_rotation: true, sessions: 2, queue: 0}
+backends:
+  description: Per backend, its member names, those in rotation and those out of it.
+  returned: success
+  type: dict
+  sample:
+    beam_nodes: {members: [node1, node2, node3], in_rotation: [node1, node2], out_of_rotation: [node3]}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
+    HAProxyError,
+    Member,
+    RuntimeAPI,
+    name_problem,
+)
+
+
+def read(api: RuntimeAPI, backends: list[str] | None) -> list[Member]:
+    """Every member of the backends (all backends when None), state and statistics joined."""
+    rows = api.servers_state()
+    names = backends or list(dict.fromkeys(r.get("be_name") for r in rows))
+    known = {r.get("be_name") for r in rows}
+    missing = [b for b in names if b not in known]
+    if missing:
+        raise HAProxyError(
+            f"Backend(s) {', '.join(missing)} not found through the {api.describe()} "
+            f"(backends there: {', '.join(sorted(k for k in known if k)) or 'none'}). Check haproxy.cfg."
+        )
+    members = []
+    for backend in names:
+        stats = {r.get("svname"): r for r in api.stat_rows(backend)}
+        for row in rows:
+            if row.get("be_name") == backend:
+                members.append(Member(backend, row.get("srv_name", ""), row, stats.get(row.get("srv_name"))))
+    return members
+
+
+def in_rotation(member: Member) -> bool:
+    return member.state == "ready" and member.is_up()
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            backend=dict(type="list", elements="str", aliases=["backends"]),
+            socket=dict(type="path", default="/run/haproxy/admin.sock"),
+            host=dict(type="str"),
+            port=dict(type="int"),
+            socket_timeout=dict(type="float", default=5.0),
+        ),
+        mutually_exclusive=[("socket", "host")],
+        required_together=[("host", "port")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["port"] is not None and not 1 <= params["port"] <= 65535:
+        module.fail_json(msg=f"port must be between 1 and 65535, got {params['port']}.")
+    if params["socket_timeout"] <= 0:
+        module.fail_json(msg="socket_timeout must be above 0.")
+    for name in params["backend"] or []:
+        problem = name_problem(name)
+        if problem:
+            module.fail_json(msg=f"Invalid backend: {problem}. Nothing was sent to HAProxy.")
+    api = RuntimeAPI(params["socket"], params["host"], params["port"], params["socket_timeout"])
+    try:
+        members = read(api, params["backend"])
+    except HAProxyError as exc:
+        module.fail_json(msg=str(exc))
+    listed = []
+    backends: dict[str, dict] = {}
+    for member in members:
+        up = in_rotation(member)
+        listed.append(
+            {
+                "backend": member.backend,
+                "server": member.server,
+                "state": member.state,
+                "weight": member.weight,
+                "status": member.status,
+                "in_rotation": up,
+                "sessions": member.scur,
+                "queue": member.qcur,
+            }
+        )
+        view = backends.setdefault(member.backend, {"members": [], "in_rotation": [], "out_of_rotation": []})
+        view["members"].append(member.server)
+        view["in_rotation" if up else "out_of_rotation"].append(member.server)
+    module.exit_json(changed=False, members=listed, backends=backends)
+
+
+if __name__ == "__main__":
+    main()
