@@ -23,6 +23,7 @@ attributes:
     description: Reads only; runs the same in check mode.
     support: full
   diff_mode:
+    description: Nothing changes, so there is no diff.
     support: none
   idempotent:
     description: Changes nothing.
