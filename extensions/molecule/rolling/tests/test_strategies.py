@@ -3,7 +3,9 @@
 """The rolling and hot upgrade playbooks under live load through HAProxy, in order on one lab.
 
 Each step runs the collection's playbook the way a user does and counts every request the load
-generator sent meanwhile: a single failed request fails the step.
+generator sent meanwhile: a single failed request fails the step. The last steps deploy the stock
+releases (samples/stock_mix, samples/stock_rebar3: as `mix new --sup` and `rebar3 new release`
+wrote them) with the node role's defaults, and check that no module wrote an ~/.erlang.cookie.
 """
 
 import json
@@ -40,7 +42,7 @@ def tarball(app, version):
     return f"{labtools.RELEASES_DIR}/{app}-{version}.tar.gz"
 
 
-def deploy_under_load(inventory, playbook, extra_vars, duration=400):
+def deploy_under_load(inventory, playbook, extra_vars, duration=400, label=None):
     labtools.wait_servers_up()
     load = labtools.BackgroundLoad(duration, "--concurrency", "6")
     result = labtools.run_playbook(playbook, inventory, extra_vars)
@@ -53,7 +55,7 @@ def deploy_under_load(inventory, playbook, extra_vars, duration=400):
             h["host"]: {s["step"]: s["seconds"] for s in h["steps"]}
             for h in json.loads(Path(report).read_text())["hosts"]
         }
-    FIGURES[f"{playbook} {version}"] = {
+    FIGURES[label or f"{playbook} {version}"] = {
         **{k: summary[k] for k in ("ok", "failed", "errors", "latency_ms", "versions", "duration_s")},
         "steps": steps,
     }
@@ -201,3 +203,113 @@ def test_elixir_release_rolls_from_v1_to_v2(inventory, workdir):
     assert {"1.0.0", "2.0.0"} <= set(load["versions"])
     for node in labtools.NODES:
         assert labtools.node_get(node, "/")["version"] == "2.0.0"
+
+
+# --- Stock releases: as the generators wrote them, with the node role's defaults ---------------
+STOCK_MIX = "stock_mix"
+STOCK_REBAR3 = "stock_rebar3"
+
+
+def switch_to_stock(inventory, app, version, replaces):
+    """The node role (defaults: the app's own user, no cookie given) installs a stock release."""
+    result = labtools.run_playbook(
+        str(SCENARIO / "stock_first.yml"),
+        inventory,
+        {"stock_app": app, "stock_version": version, "stock_src": tarball(app, version), "stock_replaces": replaces},
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    labtools.wait_servers_up()
+
+
+def stock_info(node, app):
+    """release_info as the app's own user: an independent reader of what the node runs."""
+    args = {"name": app, "root": f"/opt/{app}"}
+    return labtools.run_module(node, "beamops.deploy.release_info", args, become_user=app)
+
+
+def unit_of_its_own_user(node, app):
+    """The app's systemd unit is active and runs as the app's user; returns its properties."""
+    identity = labtools.app_identity(node, f"/opt/{app}")
+    assert (identity["user"], identity["service_manager"]) == (app, "systemd")
+    unit = labtools.unit_properties(node, app, "MainPID", "User", "ActiveState")
+    assert (unit["User"], unit["ActiveState"]) == (app, "active"), unit
+    assert labtools.process_owner(node, unit["MainPID"]) == app
+    return unit
+
+
+def test_stock_mix_release_rolls_cold_as_generated(inventory, workdir):
+    switch_to_stock(inventory, STOCK_MIX, "0.1.0", [ERLANG, "beamops_ex"])
+    result, load = deploy_under_load(
+        inventory,
+        "beamops.deploy.rolling",
+        {
+            "rolling_app_name": STOCK_MIX,
+            "rolling_version": "0.2.0",
+            "rolling_src": tarball(STOCK_MIX, "0.2.0"),
+            "rolling_report_path": str(workdir / "rolling-stock-mix.json"),
+        },
+        label="stock_mix rolling 0.1.0 -> 0.2.0",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert load["failed"] == 0, load["first_failures"]
+    assert {"0.1.0", "0.2.0"} <= set(load["versions"])
+    for node in labtools.NODES:
+        answer = labtools.node_get(node, "/")
+        assert answer["version"] == "0.2.0"
+        assert current_link(node, STOCK_MIX) == "releases/0.2.0"
+        unit_of_its_own_user(node, STOCK_MIX)
+        info = stock_info(node, STOCK_MIX)
+        assert info["node"]["up"], info["node"]["unreachable_reason"]
+        # mix's own random cookie, from the release: nobody gave the node role one.
+        assert info["node"]["cookie_source"] == "release_cookie_file"
+        assert (info["node"]["running_version"], info["node"]["os_pid"]) == ("0.2.0", answer["pid"])
+
+
+def test_stock_rebar3_release_hot_upgrades_in_place(inventory, workdir):
+    switch_to_stock(inventory, STOCK_REBAR3, "0.1.0", [ERLANG, "beamops_ex", STOCK_MIX])
+    steady = labtools.run_load(5, "--concurrency", "6")
+    FIGURES["stock_rebar3 0.1.0 steady"] = {
+        k: steady[k] for k in ("ok", "failed", "errors", "latency_ms", "versions", "duration_s")
+    }
+    assert steady["failed"] == 0, steady["first_failures"]
+    assert set(steady["versions"]) == {"0.1.0"}
+    before = {}
+    for node in labtools.NODES:
+        info = stock_info(node, STOCK_REBAR3)
+        assert info["node"]["up"], info["node"]["unreachable_reason"]
+        # -setcookie as rebar3 wrote it in config/vm.args.
+        assert info["node"]["cookie_source"] == "vm_args"
+        before[node] = (labtools.node_get(node, "/"), unit_of_its_own_user(node, STOCK_REBAR3)["MainPID"])
+    result, load = deploy_under_load(
+        inventory,
+        "beamops.deploy.hot_upgrade",
+        {
+            "hot_upgrade_app_name": STOCK_REBAR3,
+            "hot_upgrade_version": "0.2.0",
+            "hot_upgrade_src": tarball(STOCK_REBAR3, "0.2.0"),
+            "hot_upgrade_report_path": str(workdir / "hot-stock-rebar3.json"),
+        },
+        label="stock_rebar3 hot_upgrade 0.1.0 -> 0.2.0",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert load["failed"] == 0, load["first_failures"]
+    assert {"0.1.0", "0.2.0"} <= set(load["versions"])
+    for node, (answer, main_pid) in before.items():
+        after = labtools.node_get(node, "/")
+        assert after["version"] == "0.2.0"
+        # The same OS process and the same server process state, carried through code_change.
+        assert unit_of_its_own_user(node, STOCK_REBAR3)["MainPID"] == main_pid, f"{node} restarted"
+        assert (after["pid"], after["started_at"]) == (answer["pid"], answer["started_at"])
+        assert after["served"] > answer["served"]
+        assert after["code_changes"] == answer["code_changes"] + 1
+        info = stock_info(node, STOCK_REBAR3)
+        assert (info["node"]["running_version"], info["node"]["permanent_version"]) == ("0.2.0", "0.2.0")
+        assert info["cold_restart_boots_running"] is True, info["warnings_text"]
+
+
+def test_no_module_wrote_an_erlang_cookie():
+    for node in labtools.NODES:
+        assert not labtools.path_exists(node, "/root/.erlang.cookie"), node
+        for app in (STOCK_MIX, STOCK_REBAR3):
+            home = labtools.app_identity(node, f"/opt/{app}")["home"]
+            assert not labtools.path_exists(node, f"{home}/.erlang.cookie"), f"{node}: {home}/.erlang.cookie"
