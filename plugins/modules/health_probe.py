@@ -85,14 +85,19 @@ options:
   port:
     description: Port to connect to, from V(1) to V(65535). Required with O(kind=tcp).
     type: int
-  release_root:
+  root:
     description:
       - The release on the target, for O(kind=beam). Either the deploy root holding a C(current) link to the
         release directory (V(/opt/app)), or the release directory itself (V(/opt/app/current)).
+      - The same option as O(beamops.deploy.release_info#module:root).
     type: path
-  release_name:
-    description: Name of the release (its start script in C(bin/)). Required with O(kind=beam).
+    aliases: [release_root]
+  name:
+    description:
+      - Name of the release (its start script in C(bin/)). Required with O(kind=beam).
+      - The same option as O(beamops.deploy.release_info#module:name).
     type: str
+    aliases: [release_name]
   release_version:
     description:
       - Release version the node must run. The running version is the release marked V(current) by
@@ -151,8 +156,8 @@ EXAMPLES = r"""
 - name: The node runs release 1.1.0 with its application started
   beamops.deploy.health_probe:
     kind: beam
-    release_root: /opt/beamops_sample
-    release_name: beamops_sample
+    root: /opt/beamops_sample
+    name: beamops_sample
     release_version: "1.1.0"
     applications: [beamops_sample, sasl]
 
@@ -289,18 +294,18 @@ def make_check(module: AnsibleModule):
         )
     if p["kind"] == "tcp":
         return lambda timeout: tcp_check(p["host"], p["port"], timeout)
-    located = ReleaseRoot.locate(p["release_root"], p["release_name"])
-    release = NamedReleaseRoot(located.path, p["release_name"], p["node_name"])
+    located = ReleaseRoot.locate(p["root"], p["name"])
+    release = NamedReleaseRoot(located.path, p["name"], p["node_name"])
     if not release.exists():
         module.fail_json(
-            msg=f"Release {p['release_name']} not found on this host: no {release.script}. Check release_root "
-            "and release_name, and run a beam probe on the node itself."
+            msg=f"Release {p['name']} not found on this host: no {release.script}. Check root "
+            "and name, and run a beam probe on the node itself."
         )
     protect_cookies(module, release)
     try:
         node = Node(module, release, timeout=p["attempt_timeout"], cookie=p["cookie"], cookie_file=p["cookie_file"])
     except OtpError as exc:
-        module.fail_json(msg=f"Cannot address the node of release {p['release_name']}: {exc}. Set node_name.")
+        module.fail_json(msg=f"Cannot address the node of release {p['name']}: {exc}. Set node_name.")
     return lambda timeout: beam_check(node, timeout, p["release_version"], p["applications"])
 
 
@@ -317,8 +322,8 @@ def main() -> None:
             validate_certs=dict(type="bool", default=True),
             host=dict(type="str", default="127.0.0.1"),
             port=dict(type="int"),
-            release_root=dict(type="path"),
-            release_name=dict(type="str"),
+            root=dict(type="path", aliases=["release_root"]),
+            name=dict(type="str", aliases=["release_name"]),
             release_version=dict(type="str"),
             applications=dict(type="list", elements="str", default=[]),
             successes=dict(type="int", default=1),
@@ -331,7 +336,7 @@ def main() -> None:
         required_if=[
             ("kind", "http", ["url"]),
             ("kind", "tcp", ["port"]),
-            ("kind", "beam", ["release_root", "release_name"]),
+            ("kind", "beam", ["root", "name"]),
         ],
         supports_check_mode=True,
     )
@@ -348,9 +353,7 @@ def main() -> None:
     result = prober.run()
     ok, reason = result.pop("ok"), result.pop("reason")
     if not ok:
-        target = {"http": redact_url(p["url"] or ""), "tcp": f"{p['host']}:{p['port']}", "beam": p["release_name"]}[
-            p["kind"]
-        ]
+        target = {"http": redact_url(p["url"] or ""), "tcp": f"{p['host']}:{p['port']}", "beam": p["name"]}[p["kind"]]
         module.fail_json(
             msg=f"{p['kind']} probe of {target} failed: {result['successes']} consecutive successes of "
             f"{p['successes']} required after {result['attempts']} attempts ({reason}); last error: "

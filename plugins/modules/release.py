@@ -151,8 +151,10 @@ version:
   returned: always
   type: str
   sample: 1.1.0
-path:
-  description: Directory of the unpacked version.
+release_dir:
+  description:
+    - Directory of the unpacked version.
+    - Named so that Ansible adds no file attributes (owner, mode, C(state) ...) to the result, as it does for C(path).
   returned: always
   type: str
   sample: /opt/myapp/releases/1.1.0
@@ -247,7 +249,7 @@ class ReleaseManager:
         self.module.fail_json(
             msg=f"{what} of release {self.p['name']} {self.version} in {self.path}: {why}; {todo}",
             version=self.version,
-            path=self.path,
+            release_dir=self.path,
             **extra,
         )
 
@@ -494,7 +496,7 @@ class ReleaseManager:
                 changed=False,
                 msg=f"nothing to remove: {self.p['root']} holds no releases (no releases/ nor .beamops/)",
                 version=self.version,
-                path=self.path,
+                release_dir=self.path,
                 current=None,
                 previous=None,
                 versions=[],
@@ -516,7 +518,7 @@ class ReleaseManager:
         self.result.update(
             changed=any(change for change, _w, _f, _a in self.steps) or bool(self.cleaned) or bool(owned),
             version=self.version,
-            path=self.path,
+            release_dir=self.path,
             current=self.current,
             previous=self.previous,
             versions=after["versions"],

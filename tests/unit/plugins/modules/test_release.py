@@ -119,7 +119,8 @@ def test_checksum_mismatch_refused_before_any_change(node):
     result = node.run("1.1.0", src=node.tarball("1.1.0"), state="current", checksum="0" * 64)
     assert result["failed"] is True
     assert "checksum mismatch" in result["msg"] and "1.1.0" in result["msg"]
-    assert result["path"].endswith("releases/1.1.0")
+    assert result["release_dir"].endswith("releases/1.1.0")
+    assert not {"uid", "gid", "mode", "owner", "size", "state"} & set(result)
     assert node.listing() == before
 
 
