@@ -6,6 +6,7 @@ SHELL := /bin/bash
 ROOT := $(CURDIR)
 BUILD := $(ROOT)/.build
 VENV := $(ROOT)/.venv
+DOCS_VENV := $(BUILD)/venv-docs
 # Debian 12's own Python (3.11): the one a fresh machine has.
 PYTHON ?= /usr/bin/python3
 RELEASES := $(BUILD)/releases
@@ -22,14 +23,14 @@ export BEAMOPS_BUILD_DIR := $(BUILD)
 export BEAMOPS_RELEASES_DIR := $(RELEASES)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup apt venv images releases collection unit sanity lint molecule test \
+.PHONY: help setup apt venv images releases collection unit sanity lint docs-lint molecule test \
         lab-up lab-down demo build clean
 
 help:
 	@echo "make setup     apt packages, venv, container images, sample releases (idempotent)"
 	@echo "make demo      bring the lab up, deploy, run live load, print the report"
 	@echo "make test      unit + sanity + lint + molecule (what CI runs)"
-	@echo "make unit | sanity | lint | molecule [SCENARIO=name] | lab-up | lab-down | build | clean"
+	@echo "make unit | sanity | lint | docs-lint | molecule [SCENARIO=name] | lab-up | lab-down | build | clean"
 
 setup: apt venv images releases collection
 
@@ -70,11 +71,20 @@ sanity: venv
 	cd $(SANITY_TREE) && git init -q && git add -A && \
 	  ansible-test sanity --venv --python 3.11 --color no
 
-lint: venv collection
+lint: venv collection docs-lint
 	ruff check .
 	ruff format --check .
 	yamllint -s .
 	ansible-lint
+
+# antsibull-docs checks the plugin docs' markup and links as docs.ansible.com renders them; its
+# pins clash with ansible-lint's, so it has a venv of its own.
+docs-lint: $(DOCS_VENV)/.installed collection
+	PATH=$(DOCS_VENV)/bin:$$PATH antsibull-docs lint-collection-docs --plugin-docs $(COLLECTION_LINK)
+$(DOCS_VENV)/.installed: requirements-docs.txt
+	@test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-docs.txt
+	@touch $@
 
 molecule: setup
 ifeq ($(SCENARIO),)
