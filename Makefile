@@ -24,7 +24,7 @@ export BEAMOPS_RELEASES_DIR := $(RELEASES)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help setup apt venv images releases collection unit sanity lint docs-lint molecule test \
-        lab-up lab-down demo build clean
+        lab-up lab-down demo build clean ssh-key
 
 help:
 	@echo "make setup     apt packages, venv, container images, sample releases (idempotent)"
@@ -32,7 +32,7 @@ help:
 	@echo "make test      unit + sanity + lint + molecule (what CI runs)"
 	@echo "make unit | sanity | lint | docs-lint | molecule [SCENARIO=name] | lab-up | lab-down | build | clean"
 
-setup: apt venv images releases collection
+setup: apt venv images releases collection ssh-key
 
 apt:
 	@scripts/apt-deps.sh
@@ -49,6 +49,12 @@ images:
 
 releases:
 	@samples/build.sh $(RELEASES)
+
+# The key the control node reaches the lab with over SSH (never committed).
+ssh-key: $(BUILD)/ssh/id_ed25519
+$(BUILD)/ssh/id_ed25519:
+	@mkdir -p $(dir $@) && chmod 700 $(dir $@)
+	ssh-keygen -q -t ed25519 -N "" -C beamops-lab -f $@
 
 # Ansible finds the collection under its FQCN through this link to the work tree.
 collection: $(COLLECTION_LINK)

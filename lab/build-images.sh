@@ -32,16 +32,18 @@ else
   trap - EXIT
 fi
 
-if podman image exists "$haproxy"; then
-  echo "image $haproxy: present"
-else
-  echo "image $haproxy: building"
-  podman build --pull=never -q -t "$haproxy" -f "$here/images/haproxy.Containerfile" "$here/images" >/dev/null
-fi
+build_from() {  # image, Containerfile: built when missing or when its Containerfile changed
+  local image=$1 file=$here/images/$2 sum have
+  sum=$(sha256sum "$file" | cut -c1-16)
+  have=$(podman image inspect --format '{{ index .Labels "beamops.containerfile" }}' "$image" 2>/dev/null || true)
+  if [ "$have" = "$sum" ]; then
+    echo "image $image: present"
+  else
+    echo "image $image: building from $2"
+    podman build --pull=never -q --label "beamops.containerfile=$sum" -t "$image" -f "$file" "$here/images" >/dev/null
+  fi
+}
 
-if podman image exists "$node"; then
-  echo "image $node: present"
-else
-  echo "image $node: building (systemd, sudo)"
-  podman build --pull=never -q -t "$node" -f "$here/images/node.Containerfile" "$here/images" >/dev/null
-fi
+build_from "$haproxy" haproxy.Containerfile
+
+build_from "$node" node.Containerfile

@@ -8,6 +8,8 @@ packages=(
   rebar3 erlang-nox erlang-dev erlang-tools elixir
   # the project's venv, git for sanity's file list, socat to poke HAProxy by hand
   python3 python3-venv git make socat
+  # Ansible over SSH to the lab (a key made by make setup)
+  openssh-client
 )
 missing=()
 for pkg in "${packages[@]}"; do

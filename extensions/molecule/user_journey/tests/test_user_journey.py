@@ -1,8 +1,8 @@
 # Copyright: (c) 2026, beamops.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A user's path, not the lab's: the user's own infra directory, inventory names and group_vars,
-the collection installed from its built tarball, the app's own user under systemd, variables
-given as `-e name=value` strings. The steps run in order, each under live load through HAProxy:
+the collection installed from its built tarball, the hosts reached over SSH, the app's own user
+under systemd, variables given as `-e name=value` strings. The steps run in order, each under live load through HAProxy:
 nodes -> refusals (bad input, a wrong user, a stopped node, capacity) -> rolling cold -> re-run ->
 hot upgrade -> a bad release rolled back.
 """
@@ -39,14 +39,17 @@ def infra(tmp_path_factory):
     base = tmp_path_factory.mktemp("user")
     repo = base / "infra"
     shutil.copytree(SCENARIO / "infra", repo)
+    key = Path(os.environ.get("BEAMOPS_BUILD_DIR", ROOT / ".build")) / "ssh" / "id_ed25519"
+    ssh = os.environ.get("BEAMOPS_LAB_SSH_PREFIX", "2220")
     hosts = "\n".join(
-        f"        {name}:\n          ansible_host: {node}\n          haproxy_name: {node}"
-        for name, node in HOSTS.items()
+        f"        {name}:\n          ansible_port: {ssh}{i}\n          haproxy_name: {node}"
+        for i, (name, node) in enumerate(HOSTS.items(), start=1)
     )
     (repo / "inventory" / "hosts.yml").write_text(
-        "all:\n  vars:\n    ansible_connection: containers.podman.podman\n  children:\n"
+        "all:\n  vars:\n    ansible_host: 127.0.0.1\n    ansible_user: root\n"
+        f"    ansible_ssh_private_key_file: {key}\n  children:\n"
         f"    erlang_app:\n      hosts:\n{hosts}\n"
-        f"    balancers:\n      hosts:\n        edge:\n          ansible_host: {labtools.LB}\n",
+        f"    balancers:\n      hosts:\n        edge:\n          ansible_port: {ssh}0\n",
         encoding="utf-8",
     )
     (repo / "secrets").mkdir()
