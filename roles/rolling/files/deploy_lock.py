@@ -1,0 +1,72 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# The deploy lock of one node, run there with `python3 -c` by the rolling role (standard library).
+#   take LOCKDIR HOLDER [STALE]   make LOCKDIR (atomic mkdir) holding holder.json; with STALE (the
+#                                 holder found before), first move aside a lock still held by it
+#   release LOCKDIR HOLDER        remove LOCKDIR when HOLDER holds it
+# Prints one JSON object: taken/released, and the holder found.
+import json
+import os
+import shutil
+import sys
+import time
+
+KEYS = ("controller", "pid", "started")
+
+
+def read(lock):
+    for _ in range(10):  # a lock being made: the directory exists a moment before its holder.json
+        try:
+            with open(os.path.join(lock, "holder.json"), encoding="utf-8") as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            if not os.path.isdir(lock):
+                return None
+            time.sleep(0.1)
+        except ValueError:
+            return {}
+    return {}
+
+
+def same(one, two):
+    return bool(one) and bool(two) and all(one.get(k) == two.get(k) for k in KEYS)
+
+
+def remove(lock, holder):
+    aside = f"{lock}.gone-{os.getpid()}"
+    if not same(read(lock), holder):
+        return False
+    try:
+        os.rename(lock, aside)  # atomic: of two runs removing the same lock, one wins
+    except OSError:
+        return False
+    shutil.rmtree(aside, ignore_errors=True)
+    return True
+
+
+def take(lock, holder, stale):
+    if stale is not None:
+        remove(lock, stale)
+    os.makedirs(os.path.dirname(lock), mode=0o755, exist_ok=True)
+    try:
+        os.mkdir(lock, 0o700)
+    except FileExistsError:
+        return {"taken": False, "holder": read(lock) or {}}
+    record = dict(holder, since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), node_pid=os.getpid())
+    tmp = os.path.join(lock, ".holder.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(record, handle)
+    os.replace(tmp, os.path.join(lock, "holder.json"))
+    return {"taken": True, "holder": record}
+
+
+def main(argv):
+    action, lock, holder = argv[1], argv[2], json.loads(argv[3])
+    if action == "take":
+        result = take(lock, holder, json.loads(argv[4]) if len(argv) > 4 else None)
+    else:
+        result = {"released": remove(lock, holder)}
+    print(json.dumps(result))
+
+
+main(sys.argv)
