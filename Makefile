@@ -7,6 +7,7 @@ ROOT := $(CURDIR)
 BUILD := $(ROOT)/.build
 VENV := $(ROOT)/.venv
 DOCS_VENV := $(BUILD)/venv-docs
+EE_VENV := $(BUILD)/venv-ee
 # Debian 12's own Python (3.11): the one a fresh machine has.
 PYTHON ?= /usr/bin/python3
 RELEASES := $(BUILD)/releases
@@ -24,13 +25,14 @@ export BEAMOPS_RELEASES_DIR := $(RELEASES)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help setup apt venv images releases collection unit sanity lint docs-lint molecule test \
-        lab-up lab-down demo build clean ssh-key
+        lab-up lab-down demo build clean ssh-key ee ee-check
 
 help:
 	@echo "make setup     apt packages, venv, container images, sample releases (idempotent)"
 	@echo "make demo      bring the lab up, deploy, run live load, print the report"
 	@echo "make test      unit + sanity + lint + molecule (what CI runs)"
 	@echo "make unit | sanity | lint | docs-lint | molecule [SCENARIO=name] | lab-up | lab-down | build | clean"
+	@echo "make ee | ee-check   the execution environment for AWX/navigator, and a deploy run through it"
 
 setup: apt venv images releases collection ssh-key
 
@@ -68,7 +70,7 @@ unit: venv collection
 # ansible-test wants the collection at ansible_collections/<ns>/<name> and a pip bootstrap script
 # it would download: give it a copy of the collection's files (the shipped content and tests/;
 # the lab, samples and scripts are dev-only and checked by `make lint`) and an offline get-pip.
-SANITY_EXCLUDE := ':!lab' ':!samples' ':!scripts' ':!extensions' ':!.ci'
+SANITY_EXCLUDE := ':!lab' ':!samples' ':!scripts' ':!extensions' ':!.ci' ':!ee' ':!benchmarks'
 sanity: venv
 	@mkdir -p $(HOME)/.ansible/test/cache
 	@cp scripts/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
@@ -119,5 +121,33 @@ build: venv
 	@mkdir -p $(BUILD)/dist
 	ansible-galaxy collection build --force --output-path $(BUILD)/dist
 
+# The execution environment (ee/execution-environment.yml): built offline FROM the lab's base image,
+# with the collection from its built tarball. pip inside the build trusts the host's CA bundle.
+ee: setup build $(EE_VENV)/.installed
+	@mkdir -p $(BUILD)/ee-dist && cp $(BUILD)/dist/beamops-deploy-$$(sed -n 's/^version: //p' galaxy.yml).tar.gz $(BUILD)/ee-dist/beamops-deploy.tar.gz
+	@cp "$${PIP_CERT:-$${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}" $(BUILD)/ee-host-ca.crt
+	cd ee && $(EE_VENV)/bin/ansible-builder build -f execution-environment.yml -c $(BUILD)/ee-context \
+	  --container-runtime podman
+$(EE_VENV)/.installed: requirements-ee.txt
+	@test -x $(EE_VENV)/bin/python || $(PYTHON) -m venv $(EE_VENV)
+	$(EE_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-ee.txt
+	@touch $@
+
+# The rolling deploy run from inside the EE (ansible-runner, as AWX runs it) against a lab of its
+# own over SSH, under load: fails when a single request fails.
+ee-check: ee
+	BEAMOPS_RUNNER=$(EE_VENV)/bin/ansible-runner python3 ee/check.py
+
 clean: lab-down
 	rm -rf $(BUILD)/sanity $(BUILD)/dist $(BUILD)/samples-work
+
+# Deploy cost beside the floor (raw steps, no Ansible) and a stock playbook, on a lab of its own
+# (BEAMOPS_LAB=bench, ports 48080/49999 unless set), under load: .build/bench/bench.{json,md},
+# timeline.svg. Not part of `make test` nor CI. NODES=12 for a wider lab, REPEAT runs per variant.
+NODES ?= 3
+REPEAT ?= 3
+.PHONY: bench
+bench: setup
+	BEAMOPS_LAB=$${BEAMOPS_LAB:-bench} BEAMOPS_LAB_HTTP_PORT=$${BEAMOPS_LAB_HTTP_PORT:-48080} \
+	  BEAMOPS_LAB_ADMIN_PORT=$${BEAMOPS_LAB_ADMIN_PORT:-49999} \
+	  $(VENV)/bin/python benchmarks/bench.py --nodes $(NODES) --repeat $(REPEAT)

@@ -14,6 +14,8 @@ import csv
 import io
 import json
 import os
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -275,3 +277,60 @@ def path_exists(container: str, path: str) -> bool:
 def app_identity(container: str, app_root: str) -> dict:
     """What the node role recorded for the release under app_root (<root>/.beamops/node.json)."""
     return json.loads(podman_exec(container, "cat", f"{app_root}/.beamops/node.json").stdout)
+
+
+def set_member_state(server: str, state: str, backend: str = "beam_nodes") -> None:
+    """`set server BACKEND/SERVER state ready|drain|maint` on HAProxy's admin socket; fails on any answer."""
+    answer = haproxy_command(f"set server {backend}/{server} state {state}").strip()
+    if answer:
+        raise RuntimeError(f"HAProxy refused state {state} for {backend}/{server}: {answer}")
+
+
+def wait_member(
+    server: str, done, what: str, timeout: float = 60.0, interval: float = 0.05, backend: str = "beam_nodes"
+) -> float:
+    """Poll a backend member's `show stat` row until done(row) is true; return the seconds waited.
+
+    e.g. done=lambda row: row["scur"] == "0" and row["qcur"] == "0" after a drain, or
+    done=lambda row: row["status"] == "UP" after ready.
+    """
+    started = time.monotonic()
+    while True:
+        row = backend_servers(backend).get(server, {})
+        if row and done(row):
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{backend}/{server} not {what} after {timeout}s: {row}")
+        time.sleep(interval)
+
+
+def user_infra(repo: Path, versions: tuple[str, ...] = ("1.0.0", "1.1.0")) -> Path:
+    """A user's infra repository (extensions/molecule/user_journey/infra copied to ``repo``): its
+    inventory reaching this lab over SSH on the published loopback ports (hosts app-1.., group
+    erlang_app; the load balancer `edge`, group balancers), a cookie under secrets/, the sample
+    tarballs under dist/. The collection is not installed: the caller brings it."""
+    shutil.copytree(LAB_DIR.parent / "extensions" / "molecule" / "user_journey" / "infra", repo)
+    key = Path(os.environ.get("BEAMOPS_BUILD_DIR", LAB_DIR.parent / ".build")) / "ssh" / "id_ed25519"
+    ssh = os.environ.get("BEAMOPS_LAB_SSH_PREFIX", "2220")
+    hosts = "\n".join(
+        f"        app-{i}:\n          ansible_port: {ssh}{i}\n          haproxy_name: {node}"
+        for i, node in enumerate(NODES, start=1)
+    )
+    (repo / "inventory" / "hosts.yml").write_text(
+        "all:\n  vars:\n    ansible_host: 127.0.0.1\n    ansible_user: root\n"
+        f"    ansible_ssh_private_key_file: {key}\n  children:\n"
+        f"    erlang_app:\n      hosts:\n{hosts}\n"
+        f"    balancers:\n      hosts:\n        edge:\n          ansible_port: {ssh}0\n",
+        encoding="utf-8",
+    )
+    (repo / "secrets").mkdir()
+    (repo / "secrets" / "erlang-cookie").write_text(secrets.token_hex(16), encoding="utf-8")
+    (repo / "dist").mkdir()
+    for version in versions:
+        shutil.copy(f"{RELEASES_DIR}/{APP}-{version}.tar.gz", repo / "dist")
+    return repo
+
+
+def podman_cp(src: str, dest: str) -> None:
+    """Copy a file between the control node and a lab container (`podman cp`, e.g. dest NODE:/tmp/x)."""
+    subprocess.run(["podman", "cp", src, dest], check=True, capture_output=True, text=True, timeout=120)

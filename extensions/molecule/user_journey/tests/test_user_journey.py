@@ -10,8 +10,6 @@ hot upgrade -> a bad release rolled back.
 import json
 import os
 import re
-import secrets
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
 ROOT = SCENARIO.parents[2]
 APP = labtools.APP
-HOSTS = {f"app-{i}": node for i, node in enumerate(labtools.NODES, start=1)}  # inventory name -> container
+HOSTS = {f"app-{i}": node for i, node in enumerate(labtools.NODES, start=1)}  # as labtools.user_infra names them
 FIGURES: dict = {}
 
 
@@ -37,26 +35,7 @@ def infra(tmp_path_factory):
     """The user's repository: infra/ copied, its inventory, secrets and dist, the collection
     installed into its own collections path from the tarball `ansible-galaxy collection build` makes."""
     base = tmp_path_factory.mktemp("user")
-    repo = base / "infra"
-    shutil.copytree(SCENARIO / "infra", repo)
-    key = Path(os.environ.get("BEAMOPS_BUILD_DIR", ROOT / ".build")) / "ssh" / "id_ed25519"
-    ssh = os.environ.get("BEAMOPS_LAB_SSH_PREFIX", "2220")
-    hosts = "\n".join(
-        f"        {name}:\n          ansible_port: {ssh}{i}\n          haproxy_name: {node}"
-        for i, (name, node) in enumerate(HOSTS.items(), start=1)
-    )
-    (repo / "inventory" / "hosts.yml").write_text(
-        "all:\n  vars:\n    ansible_host: 127.0.0.1\n    ansible_user: root\n"
-        f"    ansible_ssh_private_key_file: {key}\n  children:\n"
-        f"    erlang_app:\n      hosts:\n{hosts}\n"
-        f"    balancers:\n      hosts:\n        edge:\n          ansible_port: {ssh}0\n",
-        encoding="utf-8",
-    )
-    (repo / "secrets").mkdir()
-    (repo / "secrets" / "erlang-cookie").write_text(secrets.token_hex(16), encoding="utf-8")
-    (repo / "dist").mkdir()
-    for version in ("1.0.0", "1.1.0", "1.2.0", "1.1.0-unhealthy"):
-        shutil.copy(f"{labtools.RELEASES_DIR}/{APP}-{version}.tar.gz", repo / "dist")
+    repo = labtools.user_infra(base / "infra", versions=("1.0.0", "1.1.0", "1.2.0", "1.1.0-unhealthy"))
     built = base / "built"
     subprocess.run(
         ["ansible-galaxy", "collection", "build", "--output-path", str(built), str(ROOT)],
