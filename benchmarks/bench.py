@@ -205,6 +205,9 @@ class Bench:
         t0 = time.monotonic()
         try:
             marks, extra = deploy()
+        except RuntimeError as exc:  # a failed deploy is a result too: recorded, its chain stops
+            print(f"bench: {variant} #{rep} FAILED: {exc}", flush=True)
+            marks, extra = [], {"error": str(exc)}
         except BaseException:
             load.stop()
             raise
@@ -382,10 +385,10 @@ class Bench:
             if wanted & {"rolling", "rerun", "hot_upgrade"}:
                 # One chain from 1.0.0: rolling to 1.1.0, its re-run, the hot upgrade to 1.2.0.
                 self.lab.reset()
-                self.measure("rolling", rep, lambda r=rep: self.rolling(r), n)
-                if "rerun" in wanted:
-                    self.measure("rerun", rep, lambda r=rep: self.rolling(r, "rerun"), n)
-                if "hot_upgrade" in wanted:
+                ok = "error" not in self.measure("rolling", rep, lambda r=rep: self.rolling(r), n)
+                if ok and "rerun" in wanted:
+                    ok = "error" not in self.measure("rerun", rep, lambda r=rep: self.rolling(r, "rerun"), n)
+                if ok and "hot_upgrade" in wanted:
                     self.measure("hot_upgrade", rep, lambda r=rep: self.hot_upgrade(r), n)
             if "blue_green" in wanted:
                 self.lab.reset(colours=True)
@@ -393,8 +396,11 @@ class Bench:
 
     def results(self) -> dict:
         variants = {}
-        for name, runs in self.runs.items():
+        for name, all_runs in self.runs.items():
+            runs = [r for r in all_runs if "error" not in r]
             if not runs:
+                if all_runs:
+                    variants[name] = {"error": all_runs[-1]["error"], "runs": all_runs}
                 continue
             variants[name] = {
                 key: median([r[key] for r in runs if r[key] is not None] or [0])
@@ -402,9 +408,12 @@ class Bench:
             }
             variants[name]["failed"] = int(statistics.median(r["failed"] for r in runs))
             variants[name]["failed_max"] = max(r["failed"] for r in runs)
-            variants[name]["runs"] = runs
+            variants[name]["runs"] = all_runs
+            variants[name]["deploys_failed"] = len(all_runs) - len(runs)
         floor = variants.get("floor", {}).get("per_node_s")
         for data in variants.values():
+            if "error" in data:
+                continue
             data["ratio_to_floor"] = round(data["per_node_s"] / floor, 2) if floor else None
         return {
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -427,7 +436,9 @@ def markdown(results: dict) -> str:
     rows = []
     for name in VARIANTS:
         v = results["variants"].get(name)
-        if v:
+        if v and "error" in v:
+            rows.append(f"| {name} | deploy failed: {v['error'][:80]} | | | | | |")
+        elif v:
             ratio = "" if v["ratio_to_floor"] is None else f"{v['ratio_to_floor']:.2f}"
             rows.append(
                 f"| {name} | {v['wall_s']:.1f} | {v['per_node_s']:.1f} | {v['failed']} | "
