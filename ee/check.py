@@ -13,8 +13,8 @@ serve 1.1.0; the lab is removed in every case.
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,7 +36,10 @@ RUNNER = os.environ.get("BEAMOPS_RUNNER", "ansible-runner")
 
 
 def molecule(action: str) -> None:
-    subprocess.run(["molecule", action, "-s", "user_journey"], cwd=ROOT, check=True, capture_output=True, text=True)
+    argv = ["molecule", action, "-s", "user_journey"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"molecule {action} -s user_journey failed ({done.returncode}): {done.stdout[-3000:]}")
 
 
 def runner(infra: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess:
@@ -44,13 +47,18 @@ def runner(infra: Path, playbook: str, *extra: str) -> subprocess.CompletedProce
     network (the lab is on loopback), the SSH key mounted where the inventory says."""
     key_dir = Path(os.environ.get("BEAMOPS_BUILD_DIR", ROOT / ".build")) / "ssh"
     data = infra.parent / f"runner-{len(list(infra.parent.glob('runner-*')))}"
-    (data / "env").mkdir(parents=True)
-    (data / "project").symlink_to(infra)
+    # The job's private data dir as AWX lays it out: the project, and beside it the inventory (with its
+    # group_vars) and what the inventory's paths name (../secrets, ../dist).
+    shutil.copytree(infra, data / "project")
+    for part in ("inventory", "secrets", "dist"):
+        shutil.copytree(infra / part, data / part)
     argv = [
         RUNNER, "run", str(data), "-p", playbook, "--process-isolation",
         "--process-isolation-executable", "podman", "--container-image", IMAGE,
         "--container-option=--network=host", "--container-volume-mount", f"{key_dir}:{key_dir}:ro",
-        "--container-volume-mount", f"{infra}:/runner/project:Z",
+        # The image runs as uid 1000 (ansible-builder's default); the job's private data dir and the key
+        # are root's here, as AWX's are its own: run the job as root in the container.
+        "--container-option=--user=0",
     ]  # fmt: skip
     if extra:
         argv += ["--cmdline", " ".join(f"-e {item}" for item in extra)]
@@ -80,12 +88,11 @@ def main() -> int:
         figures.update({k: summary[k] for k in ("requests", "ok", "failed", "errors", "versions")})
         figures["served_after"] = {node: labtools.node_get(node, "/")["version"] for node in labtools.NODES}
         figures["rc"] = deploy.returncode
-        print(json.dumps(figures, indent=2, sort_keys=True))
         if deploy.returncode != 0:
             print(deploy.stdout[-4000:], deploy.stderr[-2000:])
         ok = deploy.returncode == 0 and summary["failed"] == 0
         ok = ok and set(figures["served_after"].values()) == {"1.1.0"}
-        labtools.save_figures("ee-check", figures)
+        labtools.save_figures("ee-check", figures)  # prints them too
         return 0 if ok else 1
     finally:
         molecule("destroy")
