@@ -112,12 +112,19 @@ class Lab:
                 "run", "-d", "--name", name, "--hostname", name, "--network", self.network,
                 "--systemd=always", NODE_IMAGE, "/sbin/init",
             )  # fmt: skip
-        self.podman(
-            "run", "-d", "--name", self.lb, "--hostname", self.lb, "--network", self.network, "--init",
-            "-p", f"127.0.0.1:{self.lt.LB_URL.rsplit(':', 1)[1]}:8080",
-            "-p", f"127.0.0.1:{self.lt.ADMIN_ADDR[1]}:9999",
-            LB_IMAGE, "sleep", "infinity",
-        )  # fmt: skip
+        for attempt in range(1, 6):  # a port of the previous bench lab may take a moment to be free
+            run = self.podman(
+                "run", "-d", "--name", self.lb, "--hostname", self.lb, "--network", self.network, "--init",
+                "-p", f"127.0.0.1:{self.lt.LB_URL.rsplit(':', 1)[1]}:8080",
+                "-p", f"127.0.0.1:{self.lt.ADMIN_ADDR[1]}:9999",
+                LB_IMAGE, "sleep", "infinity", check=False,
+            )  # fmt: skip
+            if run.returncode == 0:
+                break
+            self.podman("rm", "-f", self.lb, check=False)
+            if attempt == 5:
+                raise RuntimeError(f"cannot start {self.lb}: {run.stderr.strip()}")
+            time.sleep(3)
         for name in self.nodes:
             self.podman("exec", name, "systemctl", "is-system-running", "--wait", check=False)
         self.write_inventory()
