@@ -9,7 +9,7 @@ short_description: Who this ansible-playbook run is, or whether a deploy lock's 
 version_added: 0.2.0
 description:
   - Without O(holder), returns the identity of the running C(ansible-playbook) on the control node,
-    as the strategy roles write it into a node's deploy lock (C(<root>/.beamops/deploy.lock)):
+    as the strategy roles write it into a node's deploy lock (C(<root>/.beamops/deploy.lock)), namely
     C(user), C(controller) (host name), C(pid) and C(started) (the process start time, seconds since
     the epoch, so that a reused pid is not taken for the same run), and C(version) from the input.
   - With O(holder) (the identity read from a lock), returns V(ours) when it is this very run,
