@@ -15,7 +15,7 @@ KEYS = ("controller", "pid", "started")
 
 
 def read(lock):
-    for _ in range(10):  # a lock being made: the directory exists a moment before its holder.json
+    for _attempt in range(10):  # a lock being made: the directory exists a moment before its holder.json
         try:
             with open(os.path.join(lock, "holder.json"), encoding="utf-8") as handle:
                 return json.load(handle)
