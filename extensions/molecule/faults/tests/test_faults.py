@@ -749,6 +749,13 @@ def test_cases_proved_elsewhere():
             None,
             "node_modules, user_journey: test_relup_that_does_not_cover_the_running_version_is_refused_...",
         ),
+        (
+            "release stuck 'unpacked' by an earlier failure",
+            "hot install",
+            "cleared, then installed",
+            None,
+            "none on the lab: hot_upgrade clears it (plugins/modules/hot_upgrade.py), unit tests only",
+        ),
     ]:
         ROWS.append(
             {
