@@ -215,4 +215,6 @@ def test_beam_probe_of_a_stopped_node_fails_naming_it():
     finally:
         restore(node)
     assert result["failed"] and result["attempts"] == 2, result
-    assert f"node {labtools.APP}@{node} does not answer" in result["last_error"]
+    # It names the node and says why: epmd answers but knows no such node (the release is stopped).
+    assert f"node {labtools.APP}@{node}" in result["last_error"]
+    assert "has no node named" in result["last_error"] and "not running" in result["last_error"], result
