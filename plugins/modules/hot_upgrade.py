@@ -349,18 +349,11 @@ class HotUpgrade:
         running, permanent = before["running_version"], before["permanent_version"]
         self.result["from_version"] = running
         statuses = {r["version"]: r["status"] for r in before["releases"]}
-        target = self.p["version"]
-        if target is None and running != permanent:
-            target = permanent
-        elif target is None:
-            record = self.release.read_record()
-            if record.get("version") == running and record.get("from_version"):
-                target = record["from_version"]
-            elif record.get("rolled_back_to") == running:
-                return  # already rolled back: nothing newer to leave
-            else:
-                olds = [r["version"] for r in before["releases"] if r["status"] == "old"]
-                target = olds[0] if olds else None
+        target, done = rollback_target(
+            self.p["version"], running, permanent, before["releases"], self.release.read_record
+        )
+        if done:
+            return  # already rolled back: nothing newer to leave
         if target is None:
             self.fail(
                 f"node {self.node.name} knows no previous release to roll back to (releases: {format_term(statuses)})"
@@ -388,6 +381,26 @@ class HotUpgrade:
             self.make_permanent(target)
             self.status("verify")
         self.release.write_record(version=target, rolled_back_to=target, rolled_back_from=running)
+
+
+def rollback_target(requested, running, permanent, releases, read_record) -> tuple[str | None, bool]:
+    """(version state=rolled_back returns to, whether it is already rolled back).
+
+    The version asked for; else the permanent release when the running one is not permanent yet;
+    else the version the last hot upgrade to the running one came from (read_record() returns that
+    record); else the newest release with status old; None when there is none.
+    """
+    if requested is not None:
+        return requested, False
+    if running != permanent:
+        return permanent, False
+    record = read_record()
+    if record.get("version") == running and record.get("from_version"):
+        return record["from_version"], False
+    if record.get("rolled_back_to") == running:
+        return None, True
+    olds = [r["version"] for r in releases if r["status"] == "old"]
+    return (olds[0] if olds else None), False
 
 
 def main() -> None:
