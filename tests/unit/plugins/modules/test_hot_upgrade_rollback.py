@@ -5,8 +5,16 @@
 
 from __future__ import annotations
 
+import io
+import json
+import re
+import tarfile
+from typing import ClassVar
+
 import pytest
 
+from ansible_collections.beamops.deploy.plugins.module_utils._otp import running_version
+from ansible_collections.beamops.deploy.plugins.modules import hot_upgrade
 from ansible_collections.beamops.deploy.plugins.modules.hot_upgrade import rollback_target
 
 
@@ -83,3 +91,200 @@ def test_no_source_gives_no_target():
 def test_unpacked_releases_are_never_a_target():
     releases = rels(v1_2_0="unpacked", v1_1_0="permanent")
     assert rollback_target(None, "1.1.0", "1.1.0", releases, record_of({})) == (None, False)
+
+
+# --- the module through main(), with a fake node ----------------------------------------------------
+# The release directory and its hot-upgrade record are real files; only the node is faked: FakeNode
+# stands in for _otp.Node and keeps release_handler's list of releases as the node would.
+
+VERSION_ARG = re.compile(r'^\["([^"]+)"')
+
+
+class FakeNode:
+    """release_handler of one running node, as far as hot_upgrade drives it (class-level state: the
+    module makes its own instance)."""
+
+    releases: ClassVar[list[list[str]]] = []
+    up = True
+    calls: ClassVar[list[tuple[str, str]]] = []
+    marker = 0
+
+    def __init__(self, module, release, **_options):
+        self.release = release
+        self.name = "app@host"
+        self.unreachable_reason = None if FakeNode.up else "epmd at host:4369 has no node named app"
+
+    @classmethod
+    def reset(cls, releases, up=True):
+        cls.releases = [list(r) for r in releases]
+        cls.up, cls.calls, cls.marker = up, [], 0
+
+    def status(self):
+        rels = [{"version": v, "status": s} for v, s in FakeNode.releases] if FakeNode.up else []
+        return {
+            "up": FakeNode.up,
+            "name": self.name,
+            "cookie_source": "vm_args" if FakeNode.up else None,
+            "unreachable_reason": self.unreachable_reason,
+            "releases": rels,
+            "running_version": running_version(rels),
+            "permanent_version": next((r["version"] for r in rels if r["status"] == "permanent"), None),
+            "restart_marker": str(FakeNode.marker),
+            "root_dir": self.release.path,
+        }
+
+    def wait_up(self, timeout):
+        return self.status()
+
+    def set_status(self, version, status):
+        for rel in FakeNode.releases:
+            if rel[0] == version:
+                rel[1] = status
+
+    def rpc(self, mod, fun, args="[]", timeout=None):
+        FakeNode.calls.append((fun, args))
+        match = VERSION_ARG.match(args)
+        version = match.group(1).split("/")[0] if match else None
+        known = [v for v, _s in FakeNode.releases]
+        if fun == "restart":  # init:restart: the VM boots its permanent release again
+            FakeNode.releases = [[v, "unpacked" if s == "current" else s] for v, s in FakeNode.releases]
+            FakeNode.marker += 1
+            return "ok", 0
+        if version not in known and fun != "unpack_release":
+            return ("error", ("unknown_release", version)), 0
+        if fun == "unpack_release":
+            FakeNode.releases.insert(0, [version, "unpacked"])
+            return ("ok", version), 0
+        if fun == "check_install_release":
+            return ("ok", "x", []), 0
+        if fun == "install_release":
+            for rel in FakeNode.releases:
+                if rel[1] == "current":
+                    rel[1] = "unpacked"
+            self.set_status(version, "current")
+            return ("ok", "x", []), 0
+        if fun == "make_permanent":
+            for rel in FakeNode.releases:
+                if rel[1] == "permanent":
+                    rel[1] = "old"
+            self.set_status(version, "permanent")
+            return "ok", 0
+        return ("error", "unexpected call"), 0
+
+
+@pytest.fixture
+def node(monkeypatch):
+    monkeypatch.setattr(hot_upgrade, "Node", FakeNode)
+    monkeypatch.setattr(hot_upgrade.time, "sleep", lambda _seconds: None)
+    return FakeNode
+
+
+def release_dir(tmp_path, script_vsn="1.1.0", versions=("1.0.0", "1.1.0"), record=None):
+    """A relx-like release directory: bin/app (booting script_vsn) and bin/app-<vsn> for each version."""
+    root = tmp_path / "app"
+    (root / "bin").mkdir(parents=True)
+    (root / "releases").mkdir()
+    (root / "bin" / "app").write_text(f'#!/bin/sh\nREL_VSN="{script_vsn}"\n')
+    for vsn in versions:
+        (root / "bin" / f"app-{vsn}").write_text(f'#!/bin/sh\nREL_VSN="{vsn}"\n')
+    if record is not None:
+        (root / "releases" / ".beamops-hot-upgrade.json").write_text(json.dumps(record))
+    return root
+
+
+def read_record(root):
+    return json.loads((root / "releases" / ".beamops-hot-upgrade.json").read_text())
+
+
+def rollback(run_module, root, **extra):
+    return run_module(hot_upgrade, {"name": "app", "root": str(root), "state": "rolled_back", **extra})
+
+
+def test_rollback_of_an_install_never_made_permanent_restarts_onto_the_permanent_release(tmp_path, node, run_module):
+    node.reset([("1.1.0", "current"), ("1.0.0", "permanent")])
+    root = release_dir(tmp_path, script_vsn="1.0.0")
+    result = rollback(run_module, root)
+    assert not result.get("failed"), result
+    assert result["changed"] and result["node_restarted"]
+    assert (result["from_version"], result["version"], result["permanent_version"]) == ("1.1.0", "1.0.0", "1.0.0")
+    assert [fun for fun, _args in node.calls] == ["restart"]  # no install: the restart does it
+    assert read_record(root) == {"version": "1.0.0", "rolled_back_to": "1.0.0", "rolled_back_from": "1.1.0"}
+
+
+def test_rollback_of_a_permanent_upgrade_goes_back_where_the_record_says(tmp_path, node, run_module):
+    # 1.0.5 is the newest old release, but the record says 1.1.0 came from 1.0.0.
+    node.reset([("1.1.0", "permanent"), ("1.0.5", "old"), ("1.0.0", "old")])
+    root = release_dir(
+        tmp_path, versions=("1.0.0", "1.0.5", "1.1.0"), record={"version": "1.1.0", "from_version": "1.0.0"}
+    )
+    result = rollback(run_module, root)
+    assert not result.get("failed"), result
+    assert result["changed"] and not result["node_restarted"]
+    assert (result["version"], result["permanent_version"]) == ("1.0.0", "1.0.0")
+    assert node.calls == [("install_release", '["1.0.0", [{update_paths, true}]]'), ("make_permanent", '["1.0.0"]')]
+    assert 'REL_VSN="1.0.0"' in (root / "bin" / "app").read_text()  # a cold start boots 1.0.0 now
+    assert read_record(root)["rolled_back_to"] == "1.0.0"
+
+
+def test_a_second_rollback_changes_nothing(tmp_path, node, run_module):
+    node.reset([("1.1.0", "permanent"), ("1.0.0", "old")])
+    root = release_dir(tmp_path, record={"version": "1.1.0", "from_version": "1.0.0"})
+    first = rollback(run_module, root)
+    second = rollback(run_module, root)
+    assert first["changed"] and not second.get("failed") and not second["changed"]
+    assert second["version"] == "1.0.0" and len(node.calls) == 2  # the first run's install and make_permanent
+
+
+def test_rollback_in_check_mode_reports_a_change_and_makes_none(tmp_path, node, run_module):
+    node.reset([("1.1.0", "permanent"), ("1.0.0", "old")])
+    root = release_dir(tmp_path, record={"version": "1.1.0", "from_version": "1.0.0"})
+    result = rollback(run_module, root, _ansible_check_mode=True)
+    assert result["changed"] and result["version"] == "1.1.0" and node.calls == []
+    assert read_record(root) == {"version": "1.1.0", "from_version": "1.0.0"}
+    assert 'REL_VSN="1.1.0"' in (root / "bin" / "app").read_text()
+
+
+def test_rollback_with_no_previous_release_fails_naming_the_releases(tmp_path, node, run_module):
+    node.reset([("1.0.0", "permanent")])
+    result = rollback(run_module, release_dir(tmp_path, script_vsn="1.0.0"))
+    assert result["failed"] and node.calls == []
+    assert "node app@host knows no previous release to roll back to" in result["msg"]
+
+
+def test_rollback_to_a_version_the_node_does_not_know_fails_before_any_change(tmp_path, node, run_module):
+    node.reset([("1.1.0", "permanent"), ("1.0.0", "old")])
+    result = rollback(run_module, release_dir(tmp_path), version="0.9.0")
+    assert result["failed"] and node.calls == []
+    assert "node app@host does not know version 0.9.0" in result["msg"]
+
+
+def test_rollback_refuses_a_node_that_does_not_answer(tmp_path, node, run_module):
+    node.reset([], up=False)
+    result = rollback(run_module, release_dir(tmp_path))
+    assert result["failed"] and node.calls == []
+    assert "node app@host cannot be reached, start it before rolling back: epmd at" in result["msg"]
+
+
+def relup_tarball(path, version, relup):
+    """A release tarball holding releases/<version>/relup (all hot_upgrade reads from it)."""
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(f"releases/{version}/relup")
+        info.size = len(relup)
+        tar.addfile(info, io.BytesIO(relup))
+    return str(path)
+
+
+def test_an_upgrade_records_where_it_came_from_and_the_rollback_returns_there(tmp_path, node, run_module):
+    # 1.0.5 is the newest old release; the upgrade to 1.1.0 came from 1.0.0 (then permanent).
+    node.reset([("1.0.5", "old"), ("1.0.0", "permanent")])
+    root = release_dir(tmp_path, script_vsn="1.0.0", versions=("1.0.0", "1.0.5", "1.1.0"))
+    relup = b'{"1.1.0",[{"1.0.0",[],[]}],[{"1.0.0",[],[]}]}.\n'
+    tarball = relup_tarball(tmp_path / "app-1.1.0.tar.gz", "1.1.0", relup)
+    up = run_module(hot_upgrade, {"name": "app", "root": str(root), "version": "1.1.0", "tarball": tarball})
+    assert not up.get("failed"), up
+    assert (up["from_version"], up["version"], up["permanent_version"]) == ("1.0.0", "1.1.0", "1.1.0")
+    assert up["relup_from"] == ["1.0.0"] and (root / "releases" / "1.1.0" / "app.tar.gz").is_file()
+    assert read_record(root) == {"version": "1.1.0", "from_version": "1.0.0"}
+    back = rollback(run_module, root)
+    assert not back.get("failed"), back
+    assert (back["version"], back["permanent_version"]) == ("1.0.0", "1.0.0")
