@@ -327,12 +327,13 @@ def write_tarball(path, members, gzipped=True) -> str:
 
 def release_members(name="app", version="1.0.0", extra=b"", apps=None, omit=(), files=0) -> list:
     """The members of a relx-like release: bin/<name>, releases/<vsn>/<name>.rel naming its applications,
-    one lib/<app>-<vsn>/ per application, and a releases/COOKIE readable by its owner only."""
+    one lib/<app>-<vsn>/ per application, and a releases/COOKIE readable by its owner only. Like relx's,
+    the start script has its version written into it (REL_VSN), which a cold start boots."""
     apps = apps if apps is not None else [("kernel", "8.5.3"), (name, version)]
     app_terms = ",".join(f'{{{app},"{vsn}"}}' for app, vsn in apps)
     rel = f'{{release,{{"{name}","{version}"}},{{erts,"13.1.5"}},[{app_terms}]}}.\n'.encode() + extra
     members = [
-        (f"bin/{name}", b"#!/bin/sh\n", 0o755),
+        (f"bin/{name}", f'#!/bin/sh\nREL_VSN="{version}"\n'.encode(), 0o755),
         (f"releases/{version}/{name}.rel", rel, 0o644),
         ("releases/COOKIE", b"SECRETCOOKIE", 0o400),
     ]
