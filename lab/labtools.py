@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -334,3 +335,16 @@ def user_infra(repo: Path, versions: tuple[str, ...] = ("1.0.0", "1.1.0")) -> Pa
 def podman_cp(src: str, dest: str) -> None:
     """Copy a file between the control node and a lab container (`podman cp`, e.g. dest NODE:/tmp/x)."""
     subprocess.run(["podman", "cp", src, dest], check=True, capture_output=True, text=True, timeout=120)
+
+
+def run_report(output: str) -> tuple[dict, Path]:
+    """The report a run printed at its end ("JSON: <path>" and "Report: <path>", the last of each):
+    the JSON report read back, and the Markdown summary's path (checked to exist)."""
+    said: dict[str, Path] = {}
+    for match in re.finditer(r'"(JSON|Report): ([^"\n]+)"', output):
+        said[match.group(1)] = Path(match.group(2))
+    if "JSON" not in said or "Report" not in said:
+        raise AssertionError(f"the run printed no report paths: {output[-2000:]}")
+    if not said["Report"].is_file():
+        raise AssertionError(f"the run printed {said['Report']}, which does not exist")
+    return json.loads(said["JSON"].read_text(encoding="utf-8")), said["Report"]

@@ -7,7 +7,6 @@ nodes -> refusals (bad input, a wrong user, a stopped node, capacity) -> rolling
 hot upgrade -> a bad release rolled back.
 """
 
-import json
 import os
 import re
 import subprocess
@@ -263,15 +262,19 @@ def test_rolling_cold_deploy_as_the_apps_user(infra):
         assert labtools.node_get(node, "/")["version"] == "1.1.0"
         assert labtools.podman_exec(node, "ps", "-o", "user=", "-C", "beam.smp").stdout.split() == [APP]
         assert not_owned_by_app(node) == []
-    report = json.loads((infra / "beamops-rolling-report.json").read_text())
+    report, summary = labtools.run_report(result.stdout)
     assert [h["outcome"] for h in report["hosts"]] == ["deployed"] * len(HOSTS)
+    # The readable summary: every host with its versions before and after, and no warning in the run.
+    text = summary.read_text()
+    assert all(f"| {h} | 1.0.0 | 1.1.0 | deployed |" in text for h in HOSTS), text
+    assert "[WARNING]" not in result.stdout + result.stderr, result.stdout[-3000:]
     assert [len(h["batch"]) for h in report["hosts"]] == [1] * len(HOSTS)
     assert {row["status"] for row in labtools.wait_servers_up().values()} == {"UP"}
 
 
 def test_rerun_changes_nothing_and_reports_where_it_ran(infra):
-    report = infra / "beamops-rolling-report.json"
-    report.unlink()
+    reports = infra / "beamops-reports"
+    before = set(reports.glob("*.json"))
     # PWD unset, as under some schedulers: the report still lands in the directory the run starts from.
     result, load = under_load(
         "rolling re-run",
@@ -286,7 +289,11 @@ def test_rerun_changes_nothing_and_reports_where_it_ran(infra):
     assert set(HOSTS) <= set(counters)
     assert all(c["changed"] == 0 for c in counters.values()), counters
     assert load["failed"] == 0, load["first_failures"]
-    assert [h["outcome"] for h in json.loads(report.read_text())["hosts"]] == ["unchanged"] * len(HOSTS)
+    report, summary = labtools.run_report(result.stdout)
+    assert [h["outcome"] for h in report["hosts"]] == ["unchanged"] * len(HOSTS)
+    # Named per run in the run's directory: the first run's report is still there, beside this one.
+    assert summary.parent == reports and set(reports.glob("*.json")) - before == {summary.with_suffix(".json")}
+    assert before <= set(reports.glob("*.json"))
 
 
 def test_hot_upgrade_with_drain_given_as_a_string(infra):
@@ -310,10 +317,7 @@ def test_hot_upgrade_with_drain_given_as_a_string(infra):
         assert (after["version"], after["state_shape"]) == ("1.2.0", "map_v2")
         assert after["count"] >= count
         assert not_owned_by_app(node) == []
-    steps = [
-        [s["step"] for s in h["steps"]]
-        for h in json.loads((infra / "beamops-hot-upgrade-report.json").read_text())["hosts"]
-    ]
+    steps = [[s["step"] for s in h["steps"]] for h in labtools.run_report(result.stdout)[0]["hosts"]]
     assert steps == [["drain", "deploy", "probe", "ready"]] * len(HOSTS)
 
 
@@ -335,5 +339,6 @@ def test_bad_release_through_the_role_imported_alone_is_rolled_back(infra):
         assert labtools.node_get(node, "/")["version"] == "1.2.0"
         assert not_owned_by_app(node) == []
     assert {row["status"] for row in labtools.wait_servers_up().values()} == {"UP"}
-    report = json.loads((infra / "beamops-rolling-report.json").read_text())
+    report, summary = labtools.run_report(result.stdout)
     assert [(h["host"], h["outcome"]) for h in report["hosts"]] == [("app-1", "rolled_back")]
+    assert "**app-1 rolled back** to 1.2.0. Cause:" in summary.read_text()
