@@ -181,7 +181,7 @@ def test_unknown_backend_server_or_socket_changes_nothing():
 def flapping_service():
     """flapping_http.py on the LB container's loopback; stopped by its own pid afterwards."""
     port = 8099
-    subprocess.run(["podman", "cp", str(HERE / "flapping_http.py"), f"{labtools.LB}:/tmp/"], check=True)
+    subprocess.run(["podman", "cp", str(labtools.LAB_DIR / "flapping_http.py"), f"{labtools.LB}:/tmp/"], check=True)
     subprocess.run(
         ["podman", "exec", "-d", labtools.LB, "python3", "/tmp/flapping_http.py", str(port), "120"], check=True
     )
