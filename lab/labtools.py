@@ -83,6 +83,15 @@ def backend_servers(backend: str = "beam_nodes") -> dict[str, dict[str, str]]:
     return {row["svname"]: row for row in rows if row.get("svname") not in (None, "", "BACKEND")}
 
 
+def servers_state(backend: str = "beam_nodes", addr: tuple[str, int] = ADMIN_ADDR) -> dict[str, dict[str, str]]:
+    """`show servers state` rows of a backend's servers (srv_admin_state, srv_op_state, srv_uweight ...),
+    by server name: HAProxy's own view, read without the collection's modules."""
+    lines = haproxy_command(f"show servers state {backend}", addr=addr).splitlines()
+    names = lines[1][2:].split()
+    rows = [dict(zip(names, line.split())) for line in lines[2:] if line.strip()]
+    return {row["srv_name"]: row for row in rows}
+
+
 class OutOfRotation:
     """Samples HAProxy's backend while something runs: how many members were out of rotation (any
     status but a steady UP) at the worst moment, and who. stop() returns the figures."""
@@ -241,10 +250,49 @@ def run_playbook(playbook: str, inventory: Path, extra_vars: dict, timeout: floa
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, env=env)
 
 
+def recap(stdout: str) -> dict[str, dict[str, int]]:
+    """A run's PLAY RECAP counters per host (ok, changed, failed, ...), summed over its plays."""
+    totals: dict[str, dict[str, int]] = {}
+    for host, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", stdout, re.MULTILINE):
+        for key, value in re.findall(r"(\w+)=(\d+)", counters):
+            totals.setdefault(host, {}).setdefault(key, 0)
+            totals[host][key] += int(value)
+    return totals
+
+
 def node_get(node: str, path: str) -> dict:
     """The node's own HTTP answer, read inside its container (not through HAProxy)."""
     code = f"import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080{path}', timeout=5).read().decode())"
     return json.loads(podman_exec(node, "python3", "-c", code).stdout)
+
+
+def app_state(nodes: tuple[str, ...] = NODES) -> dict[str, tuple[int, int]]:
+    """Each node's OS pid and the sample's counter (bumped first, so there is state to carry over):
+    what a hot upgrade must keep. Give it to app_state_lost after the upgrade."""
+    before = {}
+    for node in nodes:
+        node_get(node, "/counter")
+        before[node] = (node_get(node, "/pid")["pid"], node_get(node, "/counter/value")["count"])
+    return before
+
+
+def app_state_lost(before: dict[str, tuple[int, int]], version: str, shape: str) -> list[str]:
+    """What a hot upgrade to version did not carry over since app_state() read `before`: a node that
+    restarted (another OS pid), answers another version, holds its counter in another shape than the
+    new code_change makes, or lost counts. Empty when every node kept its process and its state."""
+    lost = []
+    for node, (pid, count) in before.items():
+        now = node_get(node, "/pid")["pid"]
+        after = node_get(node, "/counter/value")
+        if now != pid:
+            lost.append(f"{node} restarted (pid {pid}, now {now})")
+        if (after["version"], after["state_shape"]) != (version, shape):
+            lost.append(
+                f"{node} answers {after['version']} with a {after['state_shape']} counter, not {version}/{shape}"
+            )
+        if after["count"] < count:
+            lost.append(f"{node} counted {count} before, {after['count']} after")
+    return lost
 
 
 def save_figures(scenario: str, figures: dict) -> Path:
@@ -256,6 +304,24 @@ def save_figures(scenario: str, figures: dict) -> Path:
     path.write_text(text + "\n", encoding="utf-8")
     print(text)
     return path
+
+
+def scenario_figures(scenario: str):
+    """(figures, fixture) for a scenario's test module: `FIGURES, figures = labtools.scenario_figures("x")`.
+
+    Tests put their measurements in the dict; the module-scoped autouse fixture saves it with
+    save_figures once the module's tests are done (pytest is imported here only, when a test asks).
+    """
+    import pytest  # noqa: PLC0415 - the demo imports this module without pytest
+
+    figures: dict = {}
+
+    @pytest.fixture(scope="module", autouse=True, name="figures")
+    def fixture():
+        yield figures
+        save_figures(scenario, figures)
+
+    return figures, fixture
 
 
 def unit_properties(container: str, unit: str, *props: str) -> dict[str, str]:

@@ -12,14 +12,12 @@ switches back by itself. Figures go to .build/figures/<lab>-blue_green.json.
 
 import json
 import os
-import re
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import labtools
-import pytest
 import yaml
 
 LAB_VARS = yaml.safe_load((labtools.LAB_DIR / "vars.yml").read_text())
@@ -29,13 +27,7 @@ EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY") or tempfile.mkdt
 INVENTORY = Path(os.environ.get("MOLECULE_INVENTORY_FILE") or EPHEMERAL / "inventory" / "x").parent
 # A third of the requests are slow (200-500 ms): a member taken out before its sessions end cuts some.
 LOAD = ("--concurrency", "8", "--slow-ratio", "0.3")
-FIGURES: dict = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def figures():
-    yield FIGURES
-    labtools.save_figures("blue_green", FIGURES)
+FIGURES, figures = labtools.scenario_figures("blue_green")
 
 
 def playbook(name: str, version: str | None = None, **extra) -> tuple[subprocess.CompletedProcess, dict | None]:
@@ -70,20 +62,9 @@ def said(run: subprocess.CompletedProcess) -> str:
     return " ".join((run.stdout + run.stderr).split())
 
 
-def recap(stdout: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP counters by host."""
-    out = {}
-    for host, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", stdout, re.M):
-        out[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counters)}
-    return out
-
-
 def admin_states() -> dict[str, str]:
     """Independent read of each member's admin state: ready, drain or maint."""
-    lines = labtools.haproxy_command(f"show servers state {BACKEND}").splitlines()
-    names = lines[1][2:].split()
-    rows = [dict(zip(names, line.split())) for line in lines[2:] if line.strip()]
-    bits = {r["srv_name"]: int(r["srv_admin_state"]) for r in rows}
+    bits = {name: int(row["srv_admin_state"]) for name, row in labtools.servers_state(BACKEND).items()}
     return {name: "maint" if b & 0x1 else "drain" if b & 0x8 else "ready" for name, b in bits.items()}
 
 
@@ -153,7 +134,7 @@ def test_bad_input_fails_before_any_change():
     assert report is None
     assert admin_states() == before
     assert {node_version(n) for n in labtools.NODES} == {"1.0.0"}
-    assert all(c.get("changed", 0) == 0 for c in {**recap(run.stdout), **recap(run2.stdout)}.values())
+    assert all(c.get("changed", 0) == 0 for c in {**labtools.recap(run.stdout), **labtools.recap(run2.stdout)}.values())
 
 
 def test_deploy_switches_to_green_under_load():
@@ -187,7 +168,7 @@ def test_rerun_of_the_same_version_changes_nothing():
     before = admin_states()
     run, report = playbook("blue_green", "1.1.0")
     assert run.returncode == 0, run.stdout[-4000:]
-    counters = recap(run.stdout)
+    counters = labtools.recap(run.stdout)
     FIGURES["rerun_1.1.0"] = {"changed": {h: c["changed"] for h, c in counters.items()}, "seconds": report["seconds"]}
     # The nodes, and the control node's play that reads the host pattern (it changes nothing either).
     assert set(counters) == {*labtools.NODES, "localhost"}

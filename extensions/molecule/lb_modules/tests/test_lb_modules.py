@@ -23,13 +23,7 @@ VICTIM = labtools.NODES[2]
 # Half of the requests are slow (1-3 s, longer than `bin/<rel> stop` takes to reach the node): a node
 # stopped while serving holds some, and cuts them.
 LOAD = ("--concurrency", "8", "--slow-ratio", "0.5", "--slow-ms", "1000-3000")
-FIGURES: dict = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def figures():
-    yield FIGURES
-    labtools.save_figures("lb_modules", FIGURES)
+FIGURES, figures = labtools.scenario_figures("lb_modules")
 
 
 def run_module(host: str, module: str, args: dict, become_user: str | None = None) -> dict:
@@ -48,10 +42,8 @@ def lb_member(args: dict, unix: bool = True) -> dict:
 
 def admin_snapshot() -> dict:
     """Independent read of every member's operational state, admin bits and weight."""
-    lines = labtools.haproxy_command(f"show servers state {BACKEND}").splitlines()
-    names = lines[1][2:].split()
-    rows = [dict(zip(names, line.split())) for line in lines[2:] if line.strip()]
-    return {r["srv_name"]: (r["srv_op_state"], r["srv_admin_state"], r["srv_uweight"]) for r in rows}
+    rows = labtools.servers_state(BACKEND)
+    return {name: (r["srv_op_state"], r["srv_admin_state"], r["srv_uweight"]) for name, r in rows.items()}
 
 
 def restore(node: str = VICTIM) -> None:

@@ -10,7 +10,6 @@ wrote them) with the node role's defaults, and check that no module wrote an ~/.
 
 import json
 import os
-import re
 from pathlib import Path
 
 import labtools
@@ -19,13 +18,7 @@ import pytest
 SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
 ERLANG = labtools.APP
 CANARY = labtools.NODES[0]
-FIGURES: dict = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def figures():
-    yield FIGURES
-    labtools.save_figures("rolling", FIGURES)
+FIGURES, figures = labtools.scenario_figures("rolling")
 
 
 @pytest.fixture(scope="module")
@@ -60,17 +53,6 @@ def deploy_under_load(inventory, playbook, extra_vars, duration=400, label=None)
         "steps": steps,
     }
     return result, summary
-
-
-def recap(stdout):
-    """PLAY RECAP counters per host, summed over the plays."""
-    totals = {}
-    for host, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", stdout, re.MULTILINE):
-        values = dict(item.split("=") for item in counters.split())
-        for key, value in values.items():
-            totals.setdefault(host, {}).setdefault(key, 0)
-            totals[host][key] += int(value)
-    return totals
 
 
 def current_link(node, app):
@@ -123,17 +105,14 @@ def test_rolling_rerun_is_a_no_op(inventory, workdir):
         },
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    counters = recap(result.stdout)
+    counters = labtools.recap(result.stdout)
     assert set(labtools.NODES) <= set(counters)
     assert all(c["changed"] == 0 for c in counters.values()), counters
     assert [h["outcome"] for h in json.loads(report.read_text())["hosts"]] == ["unchanged"] * 3
 
 
 def test_hot_upgrade_in_place_keeps_pids_state_and_requests(inventory, workdir):
-    before = {}
-    for node in labtools.NODES:
-        labtools.node_get(node, "/counter")
-        before[node] = (labtools.node_get(node, "/pid")["pid"], labtools.node_get(node, "/counter/value")["count"])
+    before = labtools.app_state()
     result, load = deploy_under_load(
         inventory,
         "beamops.deploy.hot_upgrade",
@@ -146,11 +125,7 @@ def test_hot_upgrade_in_place_keeps_pids_state_and_requests(inventory, workdir):
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert load["failed"] == 0, load["first_failures"]
-    for node, (pid, count) in before.items():
-        assert labtools.node_get(node, "/pid")["pid"] == pid, f"{node} restarted"
-        after = labtools.node_get(node, "/counter/value")
-        assert (after["version"], after["state_shape"]) == ("1.2.0", "map_v2")
-        assert after["count"] >= count
+    assert labtools.app_state_lost(before, "1.2.0", "map_v2") == []
     steps = [h["steps"] for h in json.loads((workdir / "hot-1.2.0.json").read_text())["hosts"]]
     assert all([s["step"] for s in host] == ["deploy", "probe"] for host in steps), steps
 

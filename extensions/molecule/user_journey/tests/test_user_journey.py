@@ -8,7 +8,6 @@ hot upgrade -> a bad release rolled back.
 """
 
 import os
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -20,13 +19,7 @@ SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).res
 ROOT = SCENARIO.parents[2]
 APP = labtools.APP
 HOSTS = {f"app-{i}": node for i, node in enumerate(labtools.NODES, start=1)}  # as labtools.user_infra names them
-FIGURES: dict = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def figures():
-    yield FIGURES
-    labtools.save_figures("user_journey", FIGURES)
+FIGURES, figures = labtools.scenario_figures("user_journey")
 
 
 @pytest.fixture(scope="module")
@@ -91,17 +84,6 @@ def under_load(
     return result, summary
 
 
-def recap(stdout: str) -> dict:
-    """PLAY RECAP counters per host, summed over the plays."""
-    totals: dict = {}
-    for host, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", stdout, re.MULTILINE):
-        for item in counters.split():
-            key, value = item.split("=")
-            totals.setdefault(host, {}).setdefault(key, 0)
-            totals[host][key] += int(value)
-    return totals
-
-
 def snapshot() -> dict:
     """What a refusal must leave alone: every member's HAProxy state, every node's current and pid."""
     rows = labtools.backend_servers()
@@ -129,7 +111,7 @@ def test_nodes_prepared_by_the_node_role(infra):
     labtools.wait_servers_up(timeout=60)
     again, load = under_load("nodes re-run", infra, "playbooks/nodes.yml")
     assert again.returncode == 0, again.stdout[-3000:]
-    assert all(c["changed"] == 0 for c in recap(again.stdout).values()), recap(again.stdout)
+    assert all(c["changed"] == 0 for c in labtools.recap(again.stdout).values()), labtools.recap(again.stdout)
     assert load["failed"] == 0, load["first_failures"]
     for node in labtools.NODES:
         assert labtools.podman_exec(node, "systemctl", "is-active", APP).stdout.strip() == "active"
@@ -285,7 +267,7 @@ def test_rerun_changes_nothing_and_reports_where_it_ran(infra):
         keep_pwd=False,
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    counters = recap(result.stdout)
+    counters = labtools.recap(result.stdout)
     assert set(HOSTS) <= set(counters)
     assert all(c["changed"] == 0 for c in counters.values()), counters
     assert load["failed"] == 0, load["first_failures"]
@@ -297,10 +279,7 @@ def test_rerun_changes_nothing_and_reports_where_it_ran(infra):
 
 
 def test_hot_upgrade_with_drain_given_as_a_string(infra):
-    before = {}
-    for node in labtools.NODES:
-        labtools.node_get(node, "/counter")
-        before[node] = (labtools.node_get(node, "/pid")["pid"], labtools.node_get(node, "/counter/value")["count"])
+    before = labtools.app_state()
     result, load = under_load(
         "hot upgrade 1.1.0 -> 1.2.0",
         infra,
@@ -311,12 +290,8 @@ def test_hot_upgrade_with_drain_given_as_a_string(infra):
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert load["failed"] == 0, load["first_failures"]
-    for node, (pid, count) in before.items():
-        assert labtools.node_get(node, "/pid")["pid"] == pid, f"{node} restarted"
-        after = labtools.node_get(node, "/counter/value")
-        assert (after["version"], after["state_shape"]) == ("1.2.0", "map_v2")
-        assert after["count"] >= count
-        assert not_owned_by_app(node) == []
+    assert labtools.app_state_lost(before, "1.2.0", "map_v2") == []
+    assert {node: not_owned_by_app(node) for node in labtools.NODES} == {node: [] for node in labtools.NODES}
     steps = [[s["step"] for s in h["steps"]] for h in labtools.run_report(result.stdout)[0]["hosts"]]
     assert steps == [["drain", "deploy", "probe", "ready"]] * len(HOSTS)
 

@@ -1,0 +1,114 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The lab toolkit's readers that every scenario shares: a real ansible-playbook's PLAY RECAP, HAProxy's
+`show servers state` from a loopback server speaking its format, and the figures a test module saves."""
+
+import json
+import os
+import socketserver
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import labtools
+import pytest
+
+TWO_PLAYS = """
+- name: First play, both hosts
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: A change
+      ansible.builtin.command: "true"
+    - name: No change
+      ansible.builtin.debug: {msg: x}
+- name: Second play, one host
+  hosts: one
+  gather_facts: false
+  tasks:
+    - name: Another change
+      ansible.builtin.command: "true"
+    - name: Skipped
+      ansible.builtin.command: "true"
+      when: false
+"""
+
+
+def test_recap_sums_a_real_runs_counters_over_its_plays(tmp_path):
+    (tmp_path / "play.yml").write_text(TWO_PLAYS)
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env.pop("ANSIBLE_STDOUT_CALLBACK", None)
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "one,two,", "-c", "local", "play.yml"]
+    argv += ["-e", f"ansible_python_interpreter={sys.executable}"]
+    run = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    counters = labtools.recap(run.stdout)
+    assert set(counters) == {"one", "two"}
+    assert (counters["one"]["ok"], counters["one"]["changed"], counters["one"]["skipped"]) == (3, 2, 1)
+    assert (counters["two"]["ok"], counters["two"]["changed"], counters["two"]["skipped"]) == (2, 1, 0)
+    assert counters["one"]["failed"] == 0 and counters["one"]["unreachable"] == 0
+
+
+def test_recap_of_output_without_a_recap_is_empty():
+    assert labtools.recap("ERROR! the playbook could not be found\n") == {}
+
+
+STATE_ANSWER = (
+    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n"
+    "3 beam_nodes 1 node1 10.0.0.1 2 0 1\n3 beam_nodes 2 node2 10.0.0.2 2 8 1\n"
+    "3 beam_nodes 3 node3 10.0.0.3 0 1 0\n\n"
+)
+
+
+@pytest.fixture
+def admin_socket():
+    """A TCP server answering one command per connection like HAProxy's admin socket; its commands."""
+    commands = []
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            commands.append(self.rfile.readline().decode().strip())
+            self.wfile.write(STATE_ANSWER.encode())
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield server.server_address, commands
+    server.shutdown()
+    server.server_close()
+
+
+def test_servers_state_reads_each_member_by_name(admin_socket):
+    address, commands = admin_socket
+    rows = labtools.servers_state("beam_nodes", addr=address)
+    assert commands == ["show servers state beam_nodes"]
+    assert list(rows) == ["node1", "node2", "node3"]
+    assert (rows["node2"]["srv_admin_state"], rows["node3"]["srv_op_state"], rows["node3"]["srv_uweight"]) == (
+        "8",
+        "0",
+        "0",
+    )
+
+
+def test_scenario_figures_are_saved_once_the_module_is_done(tmp_path):
+    (tmp_path / "test_x.py").write_text(
+        "import labtools\n"
+        'FIGURES, figures = labtools.scenario_figures("sample")\n'
+        'def test_one():\n    FIGURES["one"] = 1\n'
+        'def test_two(figures):\n    assert figures is FIGURES\n    FIGURES["two"] = 2\n'
+    )
+    lab = Path(labtools.__file__).parent
+    env = dict(os.environ, BEAMOPS_BUILD_DIR=str(tmp_path / "build"), BEAMOPS_LAB="h3unit", PYTHONPATH=str(lab))
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "test_x.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    saved = tmp_path / "build" / "figures" / "h3unit-sample.json"
+    assert json.loads(saved.read_text()) == {"one": 1, "two": 2}
