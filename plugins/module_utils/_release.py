@@ -4,7 +4,10 @@
 
 Layout under a release root ``<root>``::
 
-    releases/<vsn>/                  one unpacked release per version
+    releases/<vsn>/                  one unpacked release per version; a cold start from it boots <vsn>
+    releases/<old> -> <vsn>          a tree hot-upgraded in place to <vsn> is renamed after what it
+                                     boots; its old name is left as a link, which the running node's
+                                     paths still name (never counted as an installed version)
     current -> releases/<vsn>        relative symlink, switched atomically
     .beamops/history.json            deploy state, see below
     .beamops/tarballs/<name>-<vsn>.tar.gz   the tarballs as received (skip re-transfers), 0600 in 0700
@@ -175,14 +178,92 @@ class Layout:
         return os.path.basename(resolved)
 
     def installed_versions(self) -> list[str]:
-        """Unpacked versions (directories of releases/ with a valid version name), sorted by name."""
+        """Unpacked versions (directories of releases/ with a valid version name, not links), sorted by name."""
         try:
             entries = os.listdir(self.releases)
         except FileNotFoundError:
             return []
         return sorted(
-            e for e in entries if validate_version(e) is None and os.path.isdir(os.path.join(self.releases, e))
+            e
+            for e in entries
+            if validate_version(e) is None
+            and os.path.isdir(os.path.join(self.releases, e))
+            and not os.path.islink(os.path.join(self.releases, e))
         )
+
+    def untrue(self, version: str) -> str | None:
+        """Why releases/<version> is not a tree that boots <version> (a link left by a hot upgrade,
+        or a tree a hot upgrade changed in place); None when it boots <version> or cannot tell."""
+        path = self.release_dir(version)
+        if os.path.islink(path):
+            return f"it is a link to {os.readlink(path)} left by a hot upgrade"
+        booted = boot_version(path, self.name)
+        if booted not in (None, version):
+            return f"it boots {booted} (a hot upgrade changed it in place)"
+        return None
+
+    def hot_named(self, tree: str, version: str) -> str | None:
+        """The name of ``tree`` (a directory of releases/) when it boots ``version`` under another
+        name: a hot upgrade made it permanent in place. None when its name is already true."""
+        real = os.path.realpath(tree)
+        if os.path.dirname(real) != os.path.realpath(self.releases):
+            return None
+        name = os.path.basename(real)
+        if name == version or validate_version(name) is not None or boot_version(real, self.name) != version:
+            return None
+        return name
+
+
+def boot_version(tree: str, name: str) -> str | None:
+    """The version a cold start from a release directory boots: the REL_VSN written into relx's
+    bin/<name>, else the release version in releases/start_erl.data (mix releases read it there)."""
+    try:
+        with open(os.path.join(tree, "bin", name), encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                match = re.match(r'\s*REL_VSN="([^"]+)"', line)
+                if match:
+                    return match.group(1)
+    except OSError:
+        pass
+    try:
+        with open(os.path.join(tree, "releases", "start_erl.data"), encoding="utf-8") as handle:
+            parts = handle.read().split()
+    except OSError:
+        return None
+    return parts[1] if len(parts) > 1 else None
+
+
+def rename_tree(layout: Layout, old: str, new: str, uid: int = -1, gid: int = -1):
+    """Give releases/<old>, hot-upgraded in place to <new>, the name of what it boots.
+
+    What was at releases/<new> (an older tree of <new>, or a link) is moved aside; releases/<old>
+    becomes a relative link to <new>, because the running node's code paths name it. Returns
+    (undo, the aside directory to remove once the change is kept, or None).
+    """
+    src, dest = layout.release_dir(old), layout.release_dir(new)
+    aside = move_aside(dest) if os.path.lexists(dest) else None
+    try:
+        os.rename(src, dest)
+    except BaseException:
+        if aside:
+            restore_aside(aside, dest)
+        raise
+    link = os.path.join(layout.releases, f"{_TMP_PREFIX}link-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(link)
+    os.symlink(new, link)
+    if uid != -1 or gid != -1:
+        os.lchown(link, uid, gid)
+    os.replace(link, src)
+
+    def undo() -> None:
+        os.unlink(src)
+        os.rename(dest, src)
+        if aside:
+            os.rename(os.path.join(aside, "old"), dest)
+            os.rmdir(aside)
+
+    return undo, aside
 
 
 def empty_history(name: str) -> dict:
@@ -331,11 +412,20 @@ def unpack_atomic(tarball: str, dest: str, replace: bool = False, uid: int = -1,
 
 
 def remove_version(layout: Layout, version: str) -> None:
-    """Remove an unpacked version and its kept tarball (whichever exists)."""
-    if os.path.isdir(layout.release_dir(version)):
-        shutil.rmtree(layout.release_dir(version))
+    """Remove an unpacked version and its kept tarball (whichever exists), and the links that
+    named it (old names of a hot-upgraded tree)."""
+    path = layout.release_dir(version)
+    if os.path.islink(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
     if os.path.exists(layout.tarball(version)):
         os.unlink(layout.tarball(version))
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(layout.releases):
+            link = os.path.join(layout.releases, entry)
+            if os.path.islink(link) and not os.path.exists(link):
+                os.unlink(link)
 
 
 def switch_current(layout: Layout, version: str) -> None:

@@ -18,6 +18,11 @@ description:
     and C(make_permanent) unless O(permanent=false), so a play can probe between install and
     make_permanent. After make_permanent the start script C(bin/<name>) is replaced by
     C(bin/<name>-<vsn>) so that a later cold start boots the new version.
+  - With the versioned layout of M(beamops.deploy.release) (C(<root>/current) a link into C(<root>/releases)),
+    the node's tree boots the new version once it is permanent, so it is renamed
+    C(<root>/releases/<version>) (what stood there is removed; the old name is left as a link to it, since
+    the running node's code paths name it) and C(current) points at it, under the release module's lock.
+    A cold start then boots the version C(current) names. The same follows a rollback made permanent.
   - An install error after the point of no return makes the node restart on its permanent
     release. The module waits for the node, returns RV(node_restarted) and the version it runs,
     and fails.
@@ -138,6 +143,16 @@ timings_ms:
   returned: always
   type: dict
   sample: {preflight: 420, unpack: 160, check_install: 4, install: 16, make_permanent: 5}
+current:
+  description: Version C(<root>/current) names after the task (V(null) without the versioned layout).
+  returned: when a version was made permanent
+  type: str
+  sample: "1.1.0"
+renamed:
+  description: The node's tree renamed after the version it boots now (a hot upgrade made permanent in it).
+  returned: when the tree was renamed
+  type: dict
+  sample: {from: "1.0.0", to: "1.1.0"}
 relup_from:
   description: Versions the release's relup upgrades from.
   returned: with O(state=present) when a relup was read
@@ -153,6 +168,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.beamops.deploy.plugins.module_utils import _release
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec
 from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import format_term
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import (
@@ -243,6 +259,7 @@ class HotUpgrade:
                 self.make_permanent(version)
             elif self.p["permanent"] and not self.module.check_mode:
                 self.result["changed"] = bool(self.release.point_start_script(version))
+                self.name_tree(version)
             return
         tarball = self.p["tarball"] or self.release.staged_tarball(version)
         staged = os.path.isfile(tarball)
@@ -338,6 +355,53 @@ class HotUpgrade:
             self.fail(f"make_permanent of {version} failed on node {self.node.name}: {format_term(answer)}")
         self.fix_start_script(version)
         self.result["permanent_version"] = version
+        self.name_tree(version)
+
+    def name_tree(self, version: str) -> None:
+        """Make C(current) name the version the node's tree boots now (versioned layout only).
+
+        The node's tree (its root_dir under releases/) was made permanent on ``version`` in place,
+        so a cold start from it boots ``version`` whatever its name: it is renamed after it (its old
+        name stays as a link, which the running node's paths use) and current points at it.
+        """
+        layout = _release.Layout(self.p["root"], self.p["name"])
+        self.result["current"] = None
+        if not os.path.islink(layout.current):
+            return
+        tree = self.release.path
+        try:
+            with _release.locked(layout):
+                history = _release.read_history(layout)
+                old = layout.hot_named(tree, version)
+                aside = None
+                if old:
+                    _undo, aside = _release.rename_tree(layout, old, version)
+                    history["versions"].pop(old, None)
+                    kept = layout.tarball(version)
+                    history["versions"][version] = {
+                        "sha256": _release.sha256_file(kept) if os.path.isfile(kept) else None,
+                        "installed_at": time.time(),
+                        "hot_upgraded_from": old,
+                    }
+                    _release.record_event(history, "renamed", **{"from": old, "to": version})
+                    self.result["renamed"] = {"from": old, "to": version}
+                before = layout.current_version()
+                named = os.path.realpath(layout.release_dir(version)) == os.path.realpath(tree)
+                if named and before != version:
+                    _release.switch_current(layout, version)
+                    history["previous"] = before
+                    _release.record_event(history, "current", **{"from": before, "to": version, "hot": True})
+                if old or (named and before != version):
+                    _release.write_history(layout, history)
+                    self.result["changed"] = True
+                if aside:
+                    _release.remove_path(aside)
+        except (OSError, ValueError) as exc:
+            self.module.warn(
+                f"{layout.current} still names {layout.current_version()} while the node's tree {tree} boots "
+                f"{version} ({exc}): run beamops.deploy.release with state=current and version={version}"
+            )
+        self.result["current"] = layout.current_version()
 
     # --- state=rolled_back -----------------------------------------------------------------
     def rollback(self) -> None:

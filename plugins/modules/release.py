@@ -21,6 +21,12 @@ description:
     C(.rel) names.
   - Switches C(<root>/current) atomically, recording the version it pointed at as RV(previous) in
     C(<root>/.beamops/history.json); stages tarballs for hot upgrades; prunes old versions.
+  - A cold start from C(current) always boots the version C(current) names, whatever hot upgrades came
+    before. A hot upgrade made permanent changes the node's tree in place (M(beamops.deploy.hot_upgrade)
+    renames that tree after the version it boots and leaves its old name as a link). With O(state=current),
+    a C(current) whose tree boots O(version) under another name is renamed the same way; a
+    C(releases/<version>) that boots another version, or is such a link, is unpacked again from O(src) or,
+    without it, from the tarball kept when the version was first deployed.
   - Runs on one root one at a time (a lock in C(<root>/.beamops)); the root is read and the change planned
     with the lock held, and C(current) is checked again just before it is switched.
   - Each step either completes or is undone when a later one fails (a failed history write puts C(current)
@@ -244,6 +250,8 @@ class ReleaseManager:
         self.result: dict = {}
         self.dotted = False
         self.commit_actions: list[Callable] = []
+        self.renamed: str | None = None
+        self.sha: str | None = None
 
     def fail(self, what: str, why: str, todo: str, **extra) -> None:
         self.module.fail_json(
@@ -297,6 +305,12 @@ class ReleaseManager:
     def plan_present(self, remote: str | None, sha: str) -> None:
         recorded = (self.history["versions"].get(self.version) or {}).get("sha256")
         exists = self.version in self.versions
+        untrue = self.layout.untrue(self.version) if os.path.lexists(self.path) else None
+        if untrue:
+            # Whatever a hot upgrade left under this name, a cold start from it would not boot the version.
+            self.steps.append((True, f"unpacked {self.path} again ({untrue})", self._unpack, (remote, sha, True)))
+            self.versions = sorted({*self.versions, self.version})
+            return
         if exists and recorded in (None, sha):
             if recorded is None:
                 self.steps.append((False, f"adopted {self.path}", self._adopt, (sha,)))
@@ -340,8 +354,36 @@ class ReleaseManager:
             return
         if os.path.lexists(self.layout.current) and not os.path.islink(self.layout.current):
             self.fail("cannot switch", f"{self.layout.current} is not a symlink", "move it aside")
+        if self.renamed:
+            self.steps.append(
+                (
+                    True,
+                    f"renamed releases/{self.renamed} to releases/{self.version} (hot-upgraded in place)",
+                    self._rename,
+                    (self.renamed,),
+                )
+            )
+            self.versions = sorted({*(v for v in self.versions if v != self.renamed), self.version})
         self.steps.append((True, f"current -> {self.version}", self._switch, (self.current,)))
         self.previous, self.current = self.current, self.version
+
+    def _rename(self, old: str):
+        undo, aside = _release.rename_tree(self.layout, old, self.version, self.uid, self.gid)
+        record = self.history["versions"].pop(old, None) or {}
+        kept = self.layout.tarball(self.version)
+        sha = self.sha or (_release.sha256_file(kept) if os.path.isfile(kept) else None)
+        self.history["versions"][self.version] = {"sha256": sha, "installed_at": time.time(), "hot_upgraded_from": old}
+        _release.record_event(self.history, "renamed", **{"from": old, "to": self.version})
+        if aside:
+            self.commit_actions.append(lambda: _release.remove_path(aside))
+
+        def undone() -> None:
+            undo()
+            self.history["versions"].pop(self.version, None)
+            if record:
+                self.history["versions"][old] = record
+
+        return undone
 
     def _switch(self, before: str | None):
         # The plan was made under the lock; a writer that does not take it could still have moved things.
@@ -460,11 +502,28 @@ class ReleaseManager:
     def plan(self) -> tuple[str | None, str | None]:
         self.read()
         state = self.p["state"]
+        # current's tree may boot this version under another name: a hot upgrade made it permanent there.
+        self.renamed = self.layout.hot_named(self.layout.current, self.version) if state == "current" else None
+        untrue = None
+        if state in ("present", "current") and not self.renamed and os.path.lexists(self.path):
+            untrue = self.layout.untrue(self.version)
+        if untrue and not (self.p["src"] or self.p["checksum"]):
+            # Unpack it again from the tarball kept when it was first deployed.
+            kept = self.layout.tarball(self.version)
+            if not os.path.isfile(kept):
+                self.fail(
+                    "missing src",
+                    f"{self.path} does not boot {self.version}: {untrue}, and no tarball of it is kept at {kept}",
+                    "set src to the tarball of this version",
+                )
+            self.p["src"] = kept
         tarball = bool(self.p["src"] or self.p["checksum"])
         if state in ("present", "current") and not tarball and self.version not in self.versions:
-            self.fail("missing src", f"version {self.version} is not unpacked on the node", "set src")
+            if not self.renamed:
+                self.fail("missing src", f"version {self.version} is not unpacked on the node", "set src")
         remote, sha = self.source() if state != "absent" and tarball else (None, None)
-        if state in ("present", "current") and tarball:
+        self.sha = sha
+        if state in ("present", "current") and tarball and not self.renamed:
             self.plan_present(remote, sha)
         if state == "current":
             self.plan_current()

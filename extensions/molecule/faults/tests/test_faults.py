@@ -600,7 +600,7 @@ def test_slow_start_is_rolled_back_and_stops_the_rollout(work):
         labtools.podman_exec(N1, "systemctl", "daemon-reload")
     assert rc != 0 and "rolled back" in out and "The rollout stops here" in out, out[-3000:]
     assert versions() == before
-    report = json.loads((work / "beamops-rolling-report.json").read_text())
+    report = labtools.run_report(out)[0]
     assert [h["host"] for h in report["hosts"]] == [N1] and report["outcome"] == "rolled_back"
     row(
         "7. node1 starts slower (45 s) than rolling_start_timeout (15 s)",
@@ -669,7 +669,7 @@ def test_vm_killed_between_install_and_make_permanent(work):
     seconds = time.monotonic() - started
     result = load.stop()
     assert rc != 0 and "rolled back" in out, out[-3000:]
-    report = json.loads((work / "beamops-hot-upgrade-report.json").read_text())
+    report = labtools.run_report(out)[0]
     assert report["outcome"] == "rolled_back" and report["hosts"][0]["host"] == N1
     assert versions()[N1] == "1.1.0"
     permanent = labtools.node_script(N1, "eval", "release_handler:which_releases(permanent).").stdout
@@ -688,8 +688,9 @@ def test_flapping_health_is_never_counted_healthy(work):
     serving()
     target = other(versions()[N2])
     labtools.podman_exec(N2, "rm", "-f", "/tmp/beamops-flap.stop")
-    subprocess.run(["podman", "cp", str(SCENARIO / "files" / "flapping_health.py"), f"{N2}:/tmp/flap.py"], check=True)
-    subprocess.run(["podman", "exec", "-d", N2, "python3", "/tmp/flap.py", "8099", "300"], check=True)
+    labtools.podman_cp(str(labtools.LAB_DIR / "flapping_http.py"), f"{N2}:/tmp/flapping_http.py")
+    follow = ["/tmp/beamops-flap.stop", "http://127.0.0.1:8080/health"]
+    subprocess.run(["podman", "exec", "-d", N2, "python3", "/tmp/flapping_http.py", "8099", "300", *follow], check=True)
     time.sleep(1)
     try:
         load = Load()
@@ -705,7 +706,7 @@ def test_flapping_health_is_never_counted_healthy(work):
         rc, out = play(work, extra, name="flap")
         result = load.stop()
     finally:
-        labtools.podman_exec(N2, "sh", "-c", "kill $(cat /tmp/beamops-flap.pid)", check=False)
+        labtools.podman_exec(N2, "sh", "-c", "kill $(cat /tmp/flapping_http.pid)", check=False)
     assert rc != 0 and "rolled back" in out, out[-3000:]
     assert versions()[N2] == other(target)
     row(
@@ -714,6 +715,127 @@ def test_flapping_health_is_never_counted_healthy(work):
         "never counted healthy (3 consecutive needed): rolled back, rollout stopped",
         result,
         said(out),
+    )
+
+
+# --- mixed sequences: cold, hot, cold back, hot again, rollback ------------------------------------
+
+
+def set_state(node, state):
+    """`set server beam_nodes/<node> state <state>` on both load balancers."""
+    for lb, addr in ADMIN.items():
+        answer = labtools.haproxy_command(f"set server beam_nodes/{node} state {state}", addr=addr).strip()
+        assert not answer, f"{lb}: {answer}"
+
+
+def cold_restart(node):
+    """Drain the node on both load balancers, `systemctl restart` its unit, wait for it, ready it."""
+    set_state(node, "drain")
+    deadline = time.monotonic() + 60
+    while any(sessions(lb, node) for lb in ADMIN):
+        assert time.monotonic() < deadline, "sessions never reached 0 after the drain"
+        time.sleep(0.2)
+    labtools.podman_exec(node, "systemctl", "restart", labtools.node_identity(node)["service_name"])
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            labtools.node_get(node, "/")
+            break
+        except subprocess.CalledProcessError:
+            assert time.monotonic() < deadline, f"{node} did not answer within 60 s of its restart"
+            time.sleep(0.5)
+    set_state(node, "ready")
+    serving()
+
+
+def sessions(lb, node):
+    text = labtools.haproxy_command("show stat beam_nodes 4 -1", addr=ADMIN[lb]).lstrip("# ")
+    row = next(r for r in csv.DictReader(io.StringIO(text)) if r["svname"] == node)
+    return int(row["scur"] or 0) + int(row["qcur"] or 0)
+
+
+def node_view(node):
+    """What the node itself says (release_info, run as the release's user) and what current names."""
+    info = labtools.run_module(
+        node, "beamops.deploy.release_info", {"name": APP, "root": ROOT}, become_user=labtools.app_user(node)
+    )
+    return {
+        "running": info["node"]["running_version"],
+        "serving": labtools.node_get(node, "/")["version"],
+        "current": current(node).rsplit("/", 1)[-1],
+        "boots": info.get("start_script_version"),
+    }
+
+
+def exactly(node, version, step):
+    """The node runs and serves version, current names it, and a cold restart boots it."""
+    seen = node_view(node)
+    assert seen == {"running": version, "serving": version, "current": version, "boots": version}, (step, seen)
+    cold_restart(node)
+    after = node_view(node)
+    assert after == seen, (step, "after a cold restart", after)
+    return {"step": step, **seen, "after_restart": after["running"]}
+
+
+def test_mixed_sequence_cold_hot_cold_hot_rollback(work):
+    """Cold to 1.1.0, hot to 1.2.0, cold back to 1.1.0, hot to 1.2.0 again, rollback (the hot_upgrade
+    module's state=rolled_back: a downgrade through the relup), on node1 under load. After each step
+    node1 runs exactly the version asked for, current names it, and a cold restart boots it."""
+    serving()
+    hot = {
+        "hot_upgrade_app_name": APP,
+        "hot_upgrade_drain": True,
+        "hot_upgrade_probe_successes": 2,
+        "beamops_hosts": N1,
+    }
+    steps = [
+        ("cold deploy 1.1.0 (rolling)", "1.1.0", "beamops.deploy.rolling", rolling("1.1.0", N1)),
+        (
+            "hot upgrade 1.2.0 (rolling, method hot)",
+            "1.2.0",
+            "beamops.deploy.rolling",
+            rolling("1.2.0", N1, rolling_method="hot"),
+        ),
+        ("cold deploy back to 1.1.0 (rolling)", "1.1.0", "beamops.deploy.rolling", rolling("1.1.0", N1)),
+        (
+            "hot upgrade 1.2.0 again (hot_upgrade playbook)",
+            "1.2.0",
+            "beamops.deploy.hot_upgrade",
+            {**hot, "hot_upgrade_version": "1.2.0", "hot_upgrade_src": tarball("1.2.0")},
+        ),
+    ]
+    load = Load()
+    started = time.monotonic()
+    trail = []
+    try:
+        for i, (step, version, playbook, extra) in enumerate(steps):
+            rc, out = play(work, extra, playbook=playbook, name=f"mixed{i}")
+            assert rc == 0, (step, out[-3000:])
+            trail.append(exactly(N1, version, step))
+        # Rollback of the hot upgrade: drained, as for any install that may restart the node.
+        set_state(N1, "drain")
+        back = labtools.run_module(
+            N1,
+            "beamops.deploy.hot_upgrade",
+            {"name": APP, "root": ROOT, "state": "rolled_back"},
+            become_user=labtools.app_user(N1),
+        )
+        set_state(N1, "ready")
+        assert not back.get("failed") and back["version"] == "1.1.0", back
+        assert not back["node_restarted"], back
+        trail.append(exactly(N1, "1.1.0", "rollback (hot_upgrade state=rolled_back: downgrade through the relup)"))
+    finally:
+        result = load.stop()
+    print(json.dumps(trail, indent=2))
+    row(
+        "mixed sequence on node1: cold 1.1.0, hot 1.2.0, cold 1.1.0, hot 1.2.0, rollback",
+        "every step, each followed by a cold restart (systemctl restart, drained)",
+        "each step: node1 ran exactly the version asked, current named it, the restart booted it; "
+        "rollback = hot_upgrade state=rolled_back, a downgrade 1.2.0 -> 1.1.0 through the relup, no restart",
+        result,
+        back.get("msg") or f"rolled back from {back['from_version']} to {back['version']}",
+        recover_s=time.monotonic() - started,
+        steps=trail,
     )
 
 
