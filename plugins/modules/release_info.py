@@ -37,6 +37,13 @@ options:
     description: Seconds to wait for the node's answer.
     type: int
     default: 30
+  drift_warnings:
+    description:
+      - Give a node whose running, permanent and bootable versions differ as Ansible warnings.
+      - V(false) reports it in RV(warnings_text) only, for a caller that knows the state is expected,
+        such as a probe between a hot upgrade's install and C(make_permanent).
+    type: bool
+    default: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - beamops.deploy.node
@@ -230,8 +237,9 @@ def gather(module: AnsibleModule) -> dict:
                 f"node {node['name']} runs {node['running_version']}, not yet permanent: "
                 f"a VM restart boots {node['permanent_version']}"
             )
-    for text in warnings:
-        module.warn(text)
+    if module.params["drift_warnings"]:
+        for text in warnings:
+            module.warn(text)
     return {
         "changed": False,
         "installed": installed_versions(root, name),
@@ -252,6 +260,7 @@ def main() -> None:
             "name": {"type": "str", "required": True},
             "root": {"type": "path", "required": True},
             "timeout": {"type": "int", "default": 30},
+            "drift_warnings": {"type": "bool", "default": True},
             **node_argument_spec(),
         },
         supports_check_mode=True,

@@ -12,6 +12,7 @@ import os
 import shutil
 
 import pytest
+from ansible.module_utils.common import warnings
 
 from ansible_collections.beamops.deploy.plugins.modules import release, release_info
 
@@ -177,3 +178,14 @@ def test_info_changes_nothing_on_the_root(node, deploy, run_module):
     info(run_module, root, _ansible_check_mode=False)
     after = {str(p): (p.is_symlink() and os.readlink(p)) or p.stat().st_mtime_ns for p in root.rglob("*")}
     assert after == before and json.loads((root / ".beamops" / "history.json").read_text()) == history
+
+
+@pytest.mark.parametrize(("drift_warnings", "warned"), [(True, True), (False, False)])
+def test_drift_is_a_warning_unless_the_caller_expects_it(node, deploy, run_module, drift_warnings, warned):
+    # Between a hot upgrade's install and make_permanent the drift is expected: reported, not warned.
+    root = deploy("1.1.0")
+    node.answer = node_answer("1.2.0", permanent="1.1.0")
+    warnings._global_warnings.clear()  # Ansible keeps a module's warnings process-wide
+    result = info(run_module, root, drift_warnings=drift_warnings)
+    assert "not yet permanent" in result["warnings_text"] and "would boot 1.1.0" in result["warnings_text"]
+    assert bool(result.get("warnings")) is warned
