@@ -80,12 +80,14 @@ route('GET', Uri) ->
 route(_Method, _Uri) ->
     {405, (base())#{error => <<"method_not_allowed">>}}.
 
-handle_get(<<"/">>, _Q) ->
-    {200, base()};
-handle_get(<<"/counter">>, _Q) ->
-    {200, maps:merge(base(), beamops_sample_counter:incr())};
-handle_get(<<"/counter/value">>, _Q) ->
-    {200, maps:merge(base(), beamops_sample_counter:value())};
+handle_get(Path, _Q) when Path =:= <<"/">>;
+                          Path =:= <<"/counter">>;
+                          Path =:= <<"/counter/value">> ->
+    %% A normal request: the build's fault module may fail or delay it.
+    case beamops_sample_fault:serve() of
+        ok -> {200, maps:merge(base(), normal(Path))};
+        {fail, Status, Why} -> {Status, (base())#{error => Why}}
+    end;
 handle_get(<<"/slow">>, Q) ->
     Ms = slow_ms(Q),
     timer:sleep(Ms),
@@ -93,12 +95,34 @@ handle_get(<<"/slow">>, Q) ->
 handle_get(<<"/health">>, _Q) ->
     {Status, Body} = beamops_sample_health:check(),
     {Status, maps:merge(base(), Body)};
+handle_get(<<"/status">>, Q) ->
+    %% Answers the status asked for (tests of what a load balancer counts).
+    case status_code(Q) of
+        {ok, Code} -> {Code, (base())#{asked_status => Code}};
+        error -> {400, (base())#{error => <<"code must be 200..599, not 204 or 304">>}}
+    end;
 handle_get(<<"/pid">>, _Q) ->
     {200, (base())#{pid => list_to_integer(os:getpid()),
                     app_started_at => persistent_term:get(
                                         {beamops_sample, started_at}, null)}};
 handle_get(Path, _Q) ->
     {404, (base())#{error => <<"not_found">>, path => Path}}.
+
+normal(<<"/">>) -> #{};
+normal(<<"/counter">>) -> beamops_sample_counter:incr();
+normal(<<"/counter/value">>) -> beamops_sample_counter:value().
+
+status_code(Query) ->
+    case lists:keyfind(<<"code">>, 1, Query) of
+        {_, V} when is_binary(V) ->
+            try binary_to_integer(V) of
+                %% 204 and 304 may not carry the JSON body every answer has.
+                Code when Code >= 200, Code =< 599, Code =/= 204, Code =/= 304 -> {ok, Code};
+                _ -> error
+            catch error:badarg -> error
+            end;
+        _ -> error
+    end.
 
 slow_ms(Query) ->
     Raw = case lists:keyfind(<<"ms">>, 1, Query) of
