@@ -1,0 +1,65 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The roles' argument specs against the roles' own task files: every hook key a stage can look up
+is declared, and a misspelt hook is refused by Ansible's validator before any task runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+ROLES = Path(__file__).resolve().parents[2] / "roles"
+# role -> (hooks variable, the variable naming the stage in its task files, the role whose tasks run)
+HOOKS = {
+    "rolling": ("rolling_hooks", "__rolling_stage", "rolling"),
+    "hot_upgrade": ("hot_upgrade_hooks", "__rolling_stage", "rolling"),
+    "blue_green": ("blue_green_hooks", "__blue_green_stage", "blue_green"),
+}
+
+
+def spec(role: str, entry: str = "main") -> dict:
+    data = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())
+    return data["argument_specs"][entry]["options"]
+
+
+def stages(role: str, stage_var: str) -> set[str]:
+    found = set()
+    for path in (ROLES / role / "tasks").glob("*.yml"):
+        found |= set(re.findall(rf"^\s+{stage_var}: (\w+)\s*$", path.read_text(), re.MULTILINE))
+    return found
+
+
+def validate(options: dict, params: dict) -> list[str]:
+    # Only the hooks are checked: the other options' required-ness is not this test's business.
+    result = ArgumentSpecValidator(options).validate(params)
+    return [str(e) for e in result.errors]
+
+
+@pytest.mark.parametrize("role", sorted(HOOKS))
+def test_every_stage_of_the_tasks_has_its_hooks_declared(role):
+    hooks_var, stage_var, task_role = HOOKS[role]
+    declared = set(spec(role)[hooks_var]["options"])
+    used = stages(task_role, stage_var)
+    assert used, f"no stage found in roles/{task_role}/tasks"
+    missing = {f"{when}_{stage}" for stage in used for when in ("before", "after")} - declared
+    assert not missing, f"{role}: hooks looked up by the tasks but not declared in argument_specs: {missing}"
+
+
+@pytest.mark.parametrize("role", sorted(HOOKS))
+def test_a_misspelt_hook_is_refused_and_a_declared_one_taken(role):
+    hooks_var = HOOKS[role][0]
+    options = {hooks_var: spec(role)[hooks_var]}
+    errors = validate(options, {hooks_var: {"befor_deploy": "/tmp/x.yml"}})
+    assert errors and "befor_deploy" in errors[0] and "before_deploy" in errors[0]
+    assert validate(options, {hooks_var: {"before_deploy": "/tmp/x.yml"}}) == []
+
+
+def test_the_rollback_entry_of_blue_green_takes_the_same_hooks_as_its_deploy():
+    assert (
+        spec("blue_green", "rollback")["blue_green_hooks"]["options"]
+        == spec("blue_green")["blue_green_hooks"]["options"]
+    )
