@@ -351,3 +351,200 @@ def wait_for(
         if outcome is not None or waited >= timeout:
             return outcome, members, waited
         sleeper(max(0.0, min(sleep, timeout - waited)))
+
+
+# --- Statistics: `show stat` counters per server and backend, and a window between two reads ---------------
+
+# `show stat` columns read for statistics, by HAProxy's names. The counters only grow until HAProxy
+# restarts (or `clear counters all`); the times are HAProxy's moving averages, in milliseconds.
+STAT_COUNTERS = (
+    "stot",
+    "req_tot",
+    "hrsp_1xx",
+    "hrsp_2xx",
+    "hrsp_3xx",
+    "hrsp_4xx",
+    "hrsp_5xx",
+    "hrsp_other",
+    "econ",
+    "eresp",
+    "wretr",
+    "wredis",
+)
+STAT_TIMES = ("qtime", "ctime", "rtime", "ttime")
+STAT_COLUMNS = ("status", "weight", "scur", *STAT_COUNTERS, *STAT_TIMES)
+RESPONSE_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
+# HAProxy keeps each time as a sliding sum over at most this many samples (TIME_STATS_SAMPLES): a
+# window's own mean is worked back from the averages at both ends (window_mean).
+TIME_SAMPLES = 512
+# `show stat` types: 2 backends, 4 servers.
+_STAT_TYPES = 6
+
+
+def _count(row: dict, column: str) -> int | None:
+    """A counter or gauge of a stat row; None when this HAProxy lacks the column or leaves it empty."""
+    value = row.get(column)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _requests(row: dict) -> tuple[int | None, str | None]:
+    """Requests of a row and where the figure comes from: req_tot, else the responses, else the sessions."""
+    req_tot = _count(row, "req_tot")
+    if req_tot is not None:
+        return req_tot, "req_tot"
+    responses = [_count(row, f"hrsp_{c}") for c in RESPONSE_CLASSES]
+    if any(r is not None for r in responses):
+        return sum(r or 0 for r in responses), "responses"
+    stot = _count(row, "stot")
+    return stot, "sessions" if stot is not None else None
+
+
+def stat_entry(row: dict) -> dict:
+    """One `show stat` row (a server or a backend's BACKEND row) -> the statistics lb_stats returns."""
+    requests, source = _requests(row)
+    entry = {
+        "backend": row.get("pxname", ""),
+        "status": row.get("status", ""),
+        "weight": _count(row, "weight"),
+        "sessions_current": _count(row, "scur"),
+        "sessions_total": _count(row, "stot"),
+        "requests": requests,
+        "requests_from": source,
+        "responses": {c: _count(row, f"hrsp_{c}") for c in RESPONSE_CLASSES},
+        "connection_errors": _count(row, "econ"),
+        "response_errors": _count(row, "eresp"),
+        "retries": _count(row, "wretr"),
+        "redispatches": _count(row, "wredis"),
+        "queue_time_ms": _count(row, "qtime"),
+        "connect_time_ms": _count(row, "ctime"),
+        "response_time_ms": _count(row, "rtime"),
+        "total_time_ms": _count(row, "ttime"),
+        "missing": [c for c in STAT_COLUMNS if c not in row],
+    }
+    if row.get("svname") != "BACKEND":
+        entry["server"] = row.get("svname", "")
+    return entry
+
+
+def _counters(entry: dict) -> dict:
+    """The growing counters of an entry, flat: what a window subtracts."""
+    flat = {k: entry[k] for k in ("sessions_total", "requests", "connection_errors", "response_errors")}
+    flat.update({k: entry[k] for k in ("retries", "redispatches")})
+    flat.update({f"responses_{c}": entry["responses"][c] for c in RESPONSE_CLASSES})
+    return flat
+
+
+def window_mean(before: float | None, after: float | None, count_before: int, count_after: int) -> float | None:
+    """The mean of the samples HAProxy took between two reads of one of its average times.
+
+    HAProxy 2.6 keeps each time as a sliding sum over at most N = TIME_STATS_SAMPLES samples, N
+    growing with the server's request count c until it reaches 512: a plain mean of all samples
+    while c <= N, then each sample v adds as avg = avg * (1 - 1/N) + v / N. So the average read
+    after the window is w * before + (1 - w) * m, m the window's (recent-weighted) mean, w the
+    weight left to what came before: min(c0, N) / min(c1, N) of the plain part, times
+    (1 - 1/N) ** (the window's samples past N). Exact while the window's samples are alike;
+    HAProxy rounds to whole ms, an error of at most (1 + w) / (1 - w) ms on m.
+    """
+    samples = count_after - count_before
+    if before is None or after is None or samples <= 0 or count_before < 0:
+        return None
+    n = TIME_SAMPLES
+    kept = min(count_before, n) / min(count_after, n)
+    kept *= (1.0 - 1.0 / n) ** (count_after - max(count_before, n)) if count_after > n else 1.0
+    if kept >= 1.0:
+        return None
+    return round(max(0.0, (after - before * kept) / (1.0 - kept)), 1)
+
+
+def stat_window(first: dict | None, second: dict, seconds: float) -> dict:
+    """What happened to one server or backend between two reads ``seconds`` apart.
+
+    Counters that went down mean HAProxy's counters were reset in between (a restart, a reload
+    without state, `clear counters all`): the second read's counters, counted from the reset, are
+    the window's, and ``counters_reset`` says so. A server absent from the first read counts from 0.
+    """
+    after = _counters(second)
+    before = _counters(first) if first is not None else dict.fromkeys(after, 0)
+    reset = any(before[k] is not None and after[k] is not None and after[k] < before[k] for k in after)
+    if reset or first is None:
+        before = dict.fromkeys(after, 0)
+
+    def delta(key: str) -> int | None:
+        if after[key] is None or before[key] is None:
+            return None
+        return after[key] - before[key]
+
+    requests = delta("requests")
+    responses = {c: delta(f"responses_{c}") for c in RESPONSE_CLASSES}
+    errors = sum(v or 0 for v in (responses["5xx"], delta("connection_errors"), delta("response_errors")))
+    # HAProxy counts its time samples in requests (HTTP) or sessions: the same counter as `requests`.
+    counts = (before["requests"] or 0, after["requests"] or 0)
+    rtime_before = 0 if reset or first is None else first["response_time_ms"]
+    return {
+        "seconds": round(seconds, 3),
+        "requests": requests,
+        "responses": responses,
+        "connection_errors": delta("connection_errors"),
+        "response_errors": delta("response_errors"),
+        "retries": delta("retries"),
+        "redispatches": delta("redispatches"),
+        "errors": errors,
+        "error_ratio": round(errors / requests, 6) if requests else None,
+        "requests_per_s": round(requests / seconds, 3) if requests is not None and seconds > 0 else None,
+        "errors_per_s": round(errors / seconds, 3) if seconds > 0 else None,
+        "mean_response_time_ms": window_mean(rtime_before, second["response_time_ms"], *counts),
+        "counters_reset": reset,
+    }
+
+
+def read_stats(api: RuntimeAPI, backends: list[str] | None) -> list[dict]:
+    """`show stat` rows of the backends' BACKEND rows and servers (every backend when None)."""
+    if not backends:
+        return parse_stat_csv(api.command(f"show stat -1 {_STAT_TYPES} -1"))
+    rows = []
+    for backend in backends:
+        answer = api.command(f"show stat {_checked_name(backend)} {_STAT_TYPES} -1")
+        try:
+            found = [r for r in parse_stat_csv(answer) if r.get("pxname") == backend]
+        except ValueError:
+            found = []
+        if not any(r.get("svname") == "BACKEND" for r in found):
+            known = sorted({r.get("pxname") for r in parse_stat_csv(api.command("show stat -1 2 -1"))})
+            raise HAProxyError(
+                f"Backend {backend!r} not found through the {api.describe()} (backends there: "
+                f"{', '.join(k for k in known if k) or 'none'}). Check the backend name in haproxy.cfg."
+            )
+        rows.extend(found)
+    return rows
+
+
+def stats_view(rows: list[dict], servers: list[str] | None = None) -> tuple[list[dict], dict]:
+    """Rows -> (server entries, {backend: entry with its server names}); only the named servers when asked.
+
+    A named server that no backend read holds is an error naming the servers there.
+    """
+    backends: dict[str, dict] = {}
+    entries = []
+    for row in rows:
+        entry = stat_entry(row)
+        if "server" not in entry:
+            backends.setdefault(entry["backend"], {"servers": []}).update(entry)
+            continue
+        backends.setdefault(entry["backend"], {"servers": []})["servers"].append(entry["server"])
+        if not servers or entry["server"] in servers:
+            entries.append(entry)
+    if servers:
+        seen = {e["server"] for e in entries}
+        missing = [s for s in servers if s not in seen]
+        if missing:
+            known = sorted({s for b in backends.values() for s in b["servers"]})
+            raise HAProxyError(
+                f"Server(s) {', '.join(missing)} not found in backend(s) {', '.join(backends) or 'none'} "
+                f"(servers there: {', '.join(known[:20]) or 'none'}). Check the server names in haproxy.cfg."
+            )
+    return entries, backends
