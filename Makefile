@@ -29,7 +29,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 help:
 	@echo "make setup     apt packages, venv, container images, sample releases (idempotent)"
-	@echo "make demo      bring the lab up, deploy, run live load, print the report"
+	@echo "make demo      bring the lab up, deploy under live load; reports and timeline in .build/demo"
 	@echo "make test      unit + sanity + lint + molecule (what CI runs)"
 	@echo "make unit | sanity | lint | docs-lint | molecule [SCENARIO=name] | lab-up | lab-down | build | clean"
 	@echo "make ee | ee-check   the execution environment for AWX/navigator, and a deploy run through it"

@@ -37,7 +37,15 @@ def buckets(path: Path) -> tuple[dict[int, dict], float]:
     return out, end
 
 
-def write_svg(segments: list[dict], path: Path) -> Path:
+def deploys(seg: dict) -> list[tuple[float, float, str]]:
+    """The deploy windows of a segment: its own list (several deploys under one load run) or its one
+    deploy, labelled by variant and repetition."""
+    if "deploys" in seg:
+        return [(float(d0), float(d1), str(label)) for d0, d1, label in seg["deploys"]]
+    return [(float(seg["deploy"][0]), float(seg["deploy"][1]), f"{seg['variant']} #{seg['rep']}")]
+
+
+def write_svg(segments: list[dict], path: Path, title: str = "") -> Path:
     """Draw every segment side by side: stacked bars of requests/s by version, failures below the axis."""
     data = []
     offset = 0.0
@@ -45,7 +53,7 @@ def write_svg(segments: list[dict], path: Path) -> Path:
         records = Path(seg["records"])
         per_second, end = buckets(records) if records.exists() else ({}, 0.0)
         data.append((seg, per_second, offset))
-        offset += max(end, seg["deploy"][1]) + GAP_S
+        offset += max([end] + [d[1] for d in deploys(seg)]) + GAP_S
     total = max(offset, 1.0)
     px = min(6.0, max(1.0, 1800 / total))
     width = LEFT + RIGHT + total * px
@@ -61,8 +69,9 @@ def write_svg(segments: list[dict], path: Path) -> Path:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'font-family="sans-serif" font-size="11">',
         f'<rect width="{width:.0f}" height="{height:.0f}" fill="white"/>',
-        f'<text x="{LEFT}" y="18" font-size="14">Requests per second through HAProxy by version served; '
-        "failures below the axis</text>",
+        f'<text x="{LEFT}" y="18" font-size="14">'
+        + escape(title or "Requests per second through HAProxy by version served; failures below the axis")
+        + "</text>",
     ]
     for frac in (0, 0.5, 1):  # y axis
         y = axis_y - frac * PLOT_H
@@ -88,14 +97,14 @@ def write_svg(segments: list[dict], path: Path) -> Path:
                     f'<rect x="{x(start + second):.1f}" y="{axis_y:.1f}" width="{max(px, 1.5):.1f}" '
                     f'height="{h:.1f}" fill="{FAILED}"><title>{bucket["failed"]} failed</title></rect>'
                 )
-        d0, d1 = (start + t for t in seg["deploy"])
-        label = escape(f"{seg['variant']} #{seg['rep']}")
-        out.append(f'<line x1="{x(d0):.1f}" x2="{x(d0):.1f}" y1="{TOP - 8}" y2="{axis_y + FAIL_H}" stroke="#222"/>')
-        out.append(
-            f'<line x1="{x(d1):.1f}" x2="{x(d1):.1f}" y1="{TOP - 8}" y2="{axis_y + FAIL_H}" '
-            'stroke="#222" stroke-dasharray="2,2"/>'
-        )
-        out.append(f'<text x="{x(d0) + 3:.1f}" y="{TOP - 12}">{label}</text>')
+        for begin, end_s, label in deploys(seg):
+            d0, d1 = start + begin, start + end_s
+            out.append(f'<line x1="{x(d0):.1f}" x2="{x(d0):.1f}" y1="{TOP - 8}" y2="{axis_y + FAIL_H}" stroke="#222"/>')
+            out.append(
+                f'<line x1="{x(d1):.1f}" x2="{x(d1):.1f}" y1="{TOP - 8}" y2="{axis_y + FAIL_H}" '
+                'stroke="#222" stroke-dasharray="2,2"/>'
+            )
+            out.append(f'<text x="{x(d0) + 3:.1f}" y="{TOP - 12}">{escape(label)}</text>')
         for t, mark in seg["marks"]:
             out.append(
                 f'<line x1="{x(start + t):.1f}" x2="{x(start + t):.1f}" y1="{TOP}" y2="{axis_y}" '

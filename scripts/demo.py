@@ -6,23 +6,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import labtools
+import timeline
 
 APP = labtools.APP
 
 
-def batches(report: dict) -> list[dict]:
-    """Per-batch timings from a rolling/hot_upgrade report (hosts grouped by their batch)."""
+def group_batches(report: dict) -> list[list[dict]]:
+    """The host records of a rolling/hot_upgrade report, grouped by their batch."""
     groups: dict[tuple, list] = {}
     for host in report["hosts"]:
         groups.setdefault(tuple(host["batch"]), []).append(host)
+    return list(groups.values())
+
+
+def batches(report: dict) -> list[dict]:
+    """Per-batch timings from a rolling/hot_upgrade report."""
     out = []
-    for hosts in groups.values():
+    for hosts in group_batches(report):
         start = min(h["started"] for h in hosts)
         end = max(h["started"] + h["seconds"] for h in hosts)
         out.append(
@@ -36,17 +44,41 @@ def batches(report: dict) -> list[dict]:
     return out
 
 
-def deploy(name: str, playbook: str, extra: dict, inventory: Path, out: Path) -> dict:
-    report_path = out / f"{name}.json"
-    extra = {**extra, ("rolling" if playbook.endswith("rolling") else "hot_upgrade") + "_report_path": str(report_path)}
+def deploy(name: str, playbook: str, extra: dict, inventory: Path, out: Path, load_started: float) -> dict:
+    """Run one deploy as a user would (reports named after the run in `out`); its report and timings."""
+    kind = "rolling" if playbook.endswith("rolling") else "hot_upgrade"
+    extra = {**extra, f"{kind}_report_dir": str(out)}
+    t0 = time.time()
     started = time.monotonic()
     result = labtools.run_playbook(playbook, inventory, extra)
     seconds = round(time.monotonic() - started, 1)
+    t1 = time.time()
     (out / f"{name}.log").write_text(result.stdout + result.stderr, encoding="utf-8")
-    report = json.loads(report_path.read_text()) if report_path.exists() else {"hosts": []}
+    # The run prints where its reports are: the last "JSON: <path>" and "Report: <path>" lines.
+    said = {}
+    for line in (result.stdout or "").splitlines():
+        match = re.search(r'"(JSON|Report): ([^"]+)"', line)
+        if match:
+            said[match.group(1)] = Path(match.group(2))
+    report_path = said.get("JSON")
+    report = json.loads(report_path.read_text()) if report_path and report_path.exists() else {"hosts": []}
     ok = result.returncode == 0
     print(f"   {name}: {'ok' if ok else 'FAILED (see ' + str(out / (name + '.log')) + ')'} in {seconds} s")
-    return {"playbook": playbook, "ok": ok, "seconds": seconds, "batches": batches(report), "report": report}
+    if said.get("Report"):
+        print(f"   report: {said['Report']}")
+    marks = sorted({min(h["started"] for h in b) for b in group_batches(report)})
+    return {
+        "playbook": playbook,
+        "ok": ok,
+        "seconds": seconds,
+        "batches": batches(report),
+        "report": report,
+        "report_md": str(said.get("Report", "")),
+        "report_json": str(report_path or ""),
+        "window": [t0 - load_started, t1 - load_started],
+        "marks": [m - load_started for m in marks],
+        "warnings": [line.strip() for line in (result.stdout + result.stderr).splitlines() if "[WARNING]" in line],
+    }
 
 
 def main() -> int:
@@ -59,7 +91,9 @@ def main() -> int:
     tarball = f"{labtools.RELEASES_DIR}/{APP}-{{}}.tar.gz".format
 
     labtools.wait_servers_up()
-    load = labtools.BackgroundLoad(900, "--concurrency", "6", "--records", str(out / "requests.jsonl"))
+    records = out / "requests.jsonl"
+    load_started = time.time()
+    load = labtools.BackgroundLoad(900, "--concurrency", "6", "--records", str(records))
     time.sleep(2)
     steps = {
         "rolling_1.1.0": deploy(
@@ -68,6 +102,7 @@ def main() -> int:
             {"rolling_app_name": APP, "rolling_version": "1.1.0", "rolling_src": tarball("1.1.0")},
             inventory,
             out,
+            load_started,
         ),
         "hot_upgrade_1.2.0": deploy(
             "hot_upgrade_1.2.0",
@@ -75,6 +110,7 @@ def main() -> int:
             {"hot_upgrade_app_name": APP, "hot_upgrade_version": "1.2.0", "hot_upgrade_src": tarball("1.2.0")},
             inventory,
             out,
+            load_started,
         ),
     }
     time.sleep(2)
@@ -87,7 +123,20 @@ def main() -> int:
             "state_shape": answer.get("state_shape"),
             "os_pid": labtools.node_get(node, "/pid")["pid"],
         }
-    report = {"load": summary, "deploys": steps, "nodes": nodes}
+    picture = timeline.write_svg(
+        [
+            {
+                "records": str(records),
+                "deploys": [[*step["window"], name] for name, step in steps.items()],
+                "marks": [
+                    [m, f"{name}: batch {i}"] for name, step in steps.items() for i, m in enumerate(step["marks"], 1)
+                ],
+            }
+        ],
+        out / "timeline.svg",
+        title="make demo: requests per second through HAProxy by version served; failures below the axis",
+    )
+    report = {"load": summary, "deploys": steps, "nodes": nodes, "timeline": str(picture)}
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     lat = summary["latency_ms"]
@@ -108,8 +157,13 @@ def main() -> int:
             )
     for node, info in nodes.items():
         print(f"  {node}: {info['version']} (state {info['state_shape']}, OS pid {info['os_pid']})")
-    print(f"JSON report: {out / 'report.json'}")
-    return 0 if summary["failed"] == 0 and all(s["ok"] for s in steps.values()) else 1
+    for name, step in steps.items():
+        print(f"{name} report: {step['report_md']}")
+        for warning in step["warnings"]:
+            print(f"  {name} warned: {warning}")
+    print(f"timeline: {picture}")
+    print(f"JSON of the demo: {out / 'report.json'}")
+    return 0 if summary["failed"] == 0 and all(s["ok"] and s["report_md"] for s in steps.values()) else 1
 
 
 if __name__ == "__main__":

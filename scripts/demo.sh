@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded lab: a fresh lab with the sample release 1.0.0 on 3 nodes behind
-# HAProxy, then, under live load, a rolling deploy to 1.1.0 and a hot upgrade to 1.2.0, and the
-# report (also written as JSON to .build/demo/report.json).
+# HAProxy, then, under live load, a rolling deploy to 1.1.0 and a hot upgrade to 1.2.0. Leaves in
+# .build/demo/ each run's Markdown report (and its JSON), timeline.svg (requests per second by
+# version served, failures, batch starts) and the demo's own figures in report.json.
 # Called by `make demo`, which sets PATH, CONTAINERS_CONF and the collection path.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -250,7 +250,7 @@ def gather(module: AnsibleModule) -> dict:
         "start_script_version": script_version,
         "node": node,
         "cold_restart_boots_running": boots_running,
-        "warnings_text": " ".join(warnings),
+        "warnings_text": "; ".join(warnings),
     }
 
 
