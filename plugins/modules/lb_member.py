@@ -65,38 +65,54 @@ options:
   socket:
     description:
       - Path of HAProxy's admin unix socket on the host running the task (C(stats socket ... level admin)).
-      - Mutually exclusive with O(host); the default is not used when O(host) is set.
+      - Mutually exclusive with O(admin_host); the default is not used when O(admin_host) is set.
     type: path
     default: /run/haproxy/admin.sock
-  host:
-    description: Address of HAProxy's TCP admin socket (C(stats socket ipv4@ADDR:PORT level admin)).
+  admin_host:
+    description:
+      - Address of HAProxy's TCP admin socket (C(stats socket ipv4@ADDR:PORT level admin)), that is the load
+        balancer, not the backend server (that is O(server)).
+      - The old name O(host) is deprecated and will be removed in 1.0.0 (in community.general.haproxy C(host)
+        is the backend server).
     type: str
-  port:
-    description: Port of HAProxy's TCP admin socket, from V(1) to V(65535). Required with O(host).
+    aliases: [host]
+  admin_port:
+    description:
+      - Port of HAProxy's TCP admin socket, from V(1) to V(65535). Required with O(admin_host).
+      - The old name O(port) is deprecated and will be removed in 1.0.0.
     type: int
-  socket_timeout:
+    aliases: [port]
+  socket_timeout_s:
     description:
       - Seconds one command may take, from connecting to the last byte of the answer (wall time, however
         slowly the answer comes).
+      - The old name O(socket_timeout) is deprecated and will be removed in 1.0.0.
     type: float
     default: 5
+    aliases: [socket_timeout]
   wait:
     description:
-      - Wait until the member has reached the state asked for (see the description), or fail at O(wait_timeout).
+      - Wait until the member has reached the state asked for (see the description), or fail at O(wait_timeout_s).
       - Has no effect without O(state), and in check mode.
     type: bool
     default: false
-  wait_timeout:
-    description: Seconds to wait with O(wait=true).
+  wait_timeout_s:
+    description:
+      - Seconds to wait with O(wait=true).
+      - The old name O(wait_timeout) is deprecated and will be removed in 1.0.0.
     type: float
     default: 60
-  wait_sleep:
-    description: Seconds between two reads of the member while waiting.
+    aliases: [wait_timeout]
+  wait_sleep_s:
+    description:
+      - Seconds between two reads of the member while waiting.
+      - The old name O(wait_sleep) is deprecated and will be removed in 1.0.0.
     type: float
     default: 0.5
+    aliases: [wait_sleep]
   shutdown_sessions:
     description:
-      - With O(state=drain) or O(state=maint) and O(wait=true), when O(wait_timeout) passes with sessions left,
+      - With O(state=drain) or O(state=maint) and O(wait=true), when O(wait_timeout_s) passes with sessions left,
         cut them (C(shutdown sessions server)) and succeed with a warning, instead of failing.
     type: bool
     default: false
@@ -115,14 +131,14 @@ EXAMPLES = r"""
     server: "{{ inventory_hostname }}"
     state: drain
     wait: true
-    wait_timeout: 120
+    wait_timeout_s: 120
   delegate_to: "{{ item }}"
   loop: "{{ groups['lb'] }}"
 
 - name: Back in rotation once HAProxy sees it UP, from the control node (TCP admin socket)
   beamops.deploy.lb_member:
-    host: 127.0.0.1
-    port: 9999
+    admin_host: 127.0.0.1
+    admin_port: 9999
     backends: [beam_nodes, beam_nodes_ws]
     server: "{{ inventory_hostname }}"
     state: ready
@@ -141,7 +157,7 @@ EXAMPLES = r"""
     server: node1
     state: maint
     wait: true
-    wait_timeout: 30
+    wait_timeout_s: 30
     shutdown_sessions: true
   delegate_to: lb1
 """
@@ -208,6 +224,11 @@ from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
 )
 
 
+def _deprecated(old: str) -> dict:
+    """An option's old name, kept as an alias until 1.0.0."""
+    return dict(name=old, version="1.0.0", collection_name="beamops.deploy")
+
+
 class LbMember:
     """Reads the member once in every backend, changes what differs, waits, reports."""
 
@@ -265,7 +286,7 @@ class LbMember:
 
     def wait(self, members: list) -> tuple[str, list, float]:
         goal = "up" if self.params["state"] == "ready" else "drained"
-        timeout, sleep = self.params["wait_timeout"], self.params["wait_sleep"]
+        timeout, sleep = self.params["wait_timeout_s"], self.params["wait_sleep_s"]
         outcome, members, waited = wait_for(lambda: self.read(members), goal, timeout, sleep)
         if outcome is not None:
             return outcome, members, waited
@@ -276,7 +297,7 @@ class LbMember:
             outcome, members, extra = wait_for(lambda: self.read(members), goal, max(sleep * 4, 2.0), sleep)
             if outcome is not None:
                 self.module.warn(
-                    f"Sessions of {self.server} were cut after wait_timeout ({timeout}s): "
+                    f"Sessions of {self.server} were cut after wait_timeout_s ({timeout}s): "
                     "clients of those sessions saw an error."
                 )
                 return "sessions_shut_down", members, waited + extra
@@ -287,10 +308,10 @@ class LbMember:
             for m in members
         )
         if goal == "up":
-            advice = "it stays in ready: fix what fails its health check, or raise wait_timeout"
+            advice = "it stays in ready: fix what fails its health check, or raise wait_timeout_s"
         else:
             advice = (
-                f"it stays in {self.params['state']}: raise wait_timeout, set shutdown_sessions, "
+                f"it stays in {self.params['state']}: raise wait_timeout_s, set shutdown_sessions, "
                 "or look at what holds the sessions (`show sess`)"
             )
         self.partial = {
@@ -347,16 +368,25 @@ def main() -> None:
             state=dict(type="str", choices=["ready", "drain", "maint"]),
             weight=dict(type="int"),
             socket=dict(type="path", default="/run/haproxy/admin.sock"),
-            host=dict(type="str"),
-            port=dict(type="int"),
-            socket_timeout=dict(type="float", default=5.0),
+            admin_host=dict(type="str", aliases=["host"], deprecated_aliases=[_deprecated("host")]),
+            admin_port=dict(type="int", aliases=["port"], deprecated_aliases=[_deprecated("port")]),
+            socket_timeout_s=dict(
+                type="float",
+                default=5.0,
+                aliases=["socket_timeout"],
+                deprecated_aliases=[_deprecated("socket_timeout")],
+            ),
             wait=dict(type="bool", default=False),
-            wait_timeout=dict(type="float", default=60.0),
-            wait_sleep=dict(type="float", default=0.5),
+            wait_timeout_s=dict(
+                type="float", default=60.0, aliases=["wait_timeout"], deprecated_aliases=[_deprecated("wait_timeout")]
+            ),
+            wait_sleep_s=dict(
+                type="float", default=0.5, aliases=["wait_sleep"], deprecated_aliases=[_deprecated("wait_sleep")]
+            ),
             shutdown_sessions=dict(type="bool", default=False),
         ),
-        mutually_exclusive=[("socket", "host")],
-        required_together=[("host", "port")],
+        mutually_exclusive=[("socket", "admin_host")],
+        required_together=[("admin_host", "admin_port")],
         required_one_of=[("state", "weight")],
         supports_check_mode=True,
     )
@@ -364,18 +394,19 @@ def main() -> None:
     weight = params["weight"]
     if weight is not None and not 0 <= weight <= MAX_WEIGHT:
         module.fail_json(msg=f"weight must be between 0 and {MAX_WEIGHT}, got {weight}: nothing was changed.")
-    if params["wait_sleep"] <= 0 or params["wait_timeout"] < 0 or params["socket_timeout"] <= 0:
-        module.fail_json(msg="wait_sleep and socket_timeout must be above 0, wait_timeout at least 0.")
-    if params["port"] is not None and not 1 <= params["port"] <= 65535:
+    if params["wait_sleep_s"] <= 0 or params["wait_timeout_s"] < 0 or params["socket_timeout_s"] <= 0:
+        module.fail_json(msg="wait_sleep_s and socket_timeout_s must be above 0, wait_timeout_s at least 0.")
+    if params["admin_port"] is not None and not 1 <= params["admin_port"] <= 65535:
         module.fail_json(
-            msg=f"port must be between 1 and 65535, got {params['port']}: nothing was changed.", changed=False
+            msg=f"admin_port must be between 1 and 65535, got {params['admin_port']}: nothing was changed.",
+            changed=False,
         )
     for option, names in (("server", [params["server"]]), ("backend", params["backend"] or [])):
         for name in names:
             problem = name_problem(name)
             if problem:
                 module.fail_json(msg=f"Invalid {option}: {problem}. Nothing was sent to HAProxy.", changed=False)
-    api = RuntimeAPI(params["socket"], params["host"], params["port"], params["socket_timeout"])
+    api = RuntimeAPI(params["socket"], params["admin_host"], params["admin_port"], params["socket_timeout_s"])
     manager = LbMember(module, api)
     try:
         result = manager.run()

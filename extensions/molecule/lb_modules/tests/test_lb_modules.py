@@ -36,7 +36,7 @@ def lb_member(args: dict, unix: bool = True) -> dict:
     args = {"backend": BACKEND, **args}
     if unix:
         return run_module(labtools.LB, "beamops.deploy.lb_member", args)
-    args.update(host=labtools.ADMIN_ADDR[0], port=labtools.ADMIN_ADDR[1])
+    args.update(admin_host=labtools.ADMIN_ADDR[0], admin_port=labtools.ADMIN_ADDR[1])
     return run_module("localhost", "beamops.deploy.lb_member", args)
 
 
@@ -50,7 +50,7 @@ def restore(node: str = VICTIM) -> None:
     """Node running, ready in HAProxy, every member UP: the state each test starts from."""
     if labtools.node_script(node, "ping", check=False).returncode != 0:
         labtools.start_node(node)
-    ready = lb_member({"server": node, "state": "ready", "wait": True, "wait_timeout": 60})
+    ready = lb_member({"server": node, "state": "ready", "wait": True, "wait_timeout_s": 60})
     assert ready["wait_result"] == "up", ready
     labtools.wait_servers_up()
 
@@ -67,7 +67,7 @@ def wait_status(node: str, word: str, timeout: float = 20.0) -> dict:
 def test_ready_of_a_member_already_up_returns_at_once():
     labtools.wait_servers_up()
     started = time.monotonic()
-    result = lb_member({"server": VICTIM, "state": "ready", "wait": True, "wait_sleep": 5})
+    result = lb_member({"server": VICTIM, "state": "ready", "wait": True, "wait_sleep_s": 5})
     assert not result["changed"] and result["wait_result"] == "up", result
     assert result["waited"] < 0.5
     FIGURES["ready_already_up"] = {"waited_s": result["waited"], "ansible_run_s": round(time.monotonic() - started, 2)}
@@ -78,7 +78,7 @@ def test_drain_under_load_then_stop_loses_nothing():
     load = labtools.BackgroundLoad(40, *LOAD, "--seed", "11")
     try:
         time.sleep(3)
-        drained = lb_member({"server": VICTIM, "state": "drain", "wait": True, "wait_timeout": 30})
+        drained = lb_member({"server": VICTIM, "state": "drain", "wait": True, "wait_timeout_s": 30})
         row = labtools.backend_servers(BACKEND)[VICTIM]
         labtools.stop_node(VICTIM)
         time.sleep(3)
@@ -130,9 +130,9 @@ def test_drain_of_a_down_member_returns_at_once_and_ready_waits_for_up():
     try:
         labtools.stop_node(VICTIM)
         assert wait_status(VICTIM, "DOWN")["status"] == "DOWN"
-        down = lb_member({"server": VICTIM, "state": "drain", "wait": True, "wait_timeout": 60}, unix=False)
+        down = lb_member({"server": VICTIM, "state": "drain", "wait": True, "wait_timeout_s": 60}, unix=False)
         # Ready while the node is still down: the module waits; the node starts meanwhile.
-        ready = {"server": VICTIM, "state": "ready", "wait": True, "wait_timeout": 60}
+        ready = {"server": VICTIM, "state": "ready", "wait": True, "wait_timeout_s": 60}
         with ThreadPoolExecutor(1) as pool:
             waiting = pool.submit(lb_member, ready, False)
             time.sleep(4)
@@ -156,7 +156,7 @@ def test_unknown_backend_server_or_socket_changes_nothing():
         "server": lb_member({"server": "no_such_server", "state": "maint"}, unix=False),
         "unix_socket": lb_member({"server": known, "state": "maint", "socket": "/run/haproxy/none.sock"}),
         "tcp_socket": run_module(
-            "localhost", "beamops.deploy.lb_member", {"host": "127.0.0.1", "port": 1, "server": known, "state": "maint"}
+            "localhost", "beamops.deploy.lb_member", {"admin_host": "127.0.0.1", "admin_port": 1, "server": known, "state": "maint"}
         ),
     }
     assert admin_snapshot() == before

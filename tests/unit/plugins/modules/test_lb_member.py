@@ -22,7 +22,7 @@ def lb(haproxy, run_module):
 
         def run(**args):
             args.setdefault("socket", fake.address)
-            args.setdefault("wait_sleep", 0.05)
+            args.setdefault("wait_sleep_s", 0.05)
             return run_module(lb_member, args)
 
         return fake, run
@@ -45,7 +45,7 @@ def test_check_mode_apply_rerun(lb):
 
 def test_drain_waits_for_sessions_and_queue(lb, fake_server):
     _fake, run = lb({"beam_nodes": {"node1": fake_server(scur=[4, 4, 3, 1, 0])}})
-    result = run(server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout=10)
+    result = run(server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout_s=10)
     assert result["wait_result"] == "drained" and result["sessions"] == 0 and result["queue"] == 0
     assert result["waited"] > 0 and result["members"][0]["before"]["sessions"] == 4
 
@@ -53,7 +53,7 @@ def test_drain_waits_for_sessions_and_queue(lb, fake_server):
 def test_drain_of_a_down_member_returns_at_once(lb, fake_server):
     _fake, run = lb({"beam_nodes": {"node1": fake_server(op=0, check_result=2, scur=3)}})
     started = time.monotonic()
-    result = run(server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout=30, wait_sleep=5)
+    result = run(server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout_s=30, wait_sleep_s=5)
     assert time.monotonic() - started < 2
     assert result["wait_result"] == "member_down" and result["waited"] < 0.5
     assert result["members"][0]["after"]["status"] == "DOWN" and result["sessions"] == 3
@@ -62,14 +62,14 @@ def test_drain_of_a_down_member_returns_at_once(lb, fake_server):
 def test_ready_of_a_member_already_up_returns_at_once(lb):
     _fake, run = lb()
     started = time.monotonic()
-    result = run(server="node1", backend="beam_nodes", state="ready", wait=True, wait_sleep=5)
+    result = run(server="node1", backend="beam_nodes", state="ready", wait=True, wait_sleep_s=5)
     assert time.monotonic() - started < 2
     assert not result["changed"] and result["wait_result"] == "up" and result["waited"] < 0.5
 
 
 def test_drain_timeout_fails_and_says_the_member_stays_drained(lb, fake_server):
     _fake, run = lb({"beam_nodes": {"node1": fake_server(scur=2, qcur=1)}})
-    result = run(server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout=0.3)
+    result = run(server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout_s=0.3)
     assert result["failed"] and result["changed"]
     assert "beam_nodes/node1: status DRAIN, 2 sessions, 1 queued" in result["msg"]
     assert "stays in drain" in result["msg"]
@@ -79,7 +79,7 @@ def test_drain_timeout_fails_and_says_the_member_stays_drained(lb, fake_server):
 def test_shutdown_sessions_after_the_timeout(lb, fake_server):
     fake, run = lb({"beam_nodes": {"node1": fake_server(scur=2)}})
     result = run(
-        server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout=0.3, shutdown_sessions=True
+        server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout_s=0.3, shutdown_sessions=True
     )
     assert result["wait_result"] == "sessions_shut_down" and result["sessions"] == 0
     assert fake.set_commands[-1] == "shutdown sessions server beam_nodes/node1"
@@ -154,14 +154,14 @@ def test_names_that_would_inject_a_command_are_refused_even_in_check_mode(lb, op
 
 @pytest.mark.parametrize("port", [0, 65536, 99999, -1])
 def test_tcp_port_outside_1_to_65535_is_refused(run_module, port):
-    result = run_module(lb_member, {"host": "127.0.0.1", "port": port, "server": "n", "state": "drain"})
-    assert result["failed"] and "port must be between 1 and 65535" in result["msg"] and str(port) in result["msg"]
+    result = run_module(lb_member, {"admin_host": "127.0.0.1", "admin_port": port, "server": "n", "state": "drain"})
+    assert result["failed"] and "admin_port must be between 1 and 65535" in result["msg"] and str(port) in result["msg"]
 
 
 @pytest.mark.parametrize("status", ["UP 1/3", "NOLB 1/3", "DOWN 1/2", "DRAIN 1/3"])
 def test_ready_wait_does_not_count_a_transitional_status_as_up(lb, fake_server, status):
     _fake, run = lb({"beam_nodes": {"node1": fake_server(shown=status)}})
-    result = run(server="node1", backend="beam_nodes", state="ready", wait=True, wait_timeout=0.3)
+    result = run(server="node1", backend="beam_nodes", state="ready", wait=True, wait_timeout_s=0.3)
     assert result["failed"] and "timed out" in result["msg"] and f"status {status}" in result["msg"]
 
 
@@ -169,6 +169,6 @@ def test_a_dripping_socket_is_bounded_by_socket_timeout(lb):
     fake, run = lb()
     fake.drip = 0.05  # `show servers state` is some 600 bytes: 30 s at this pace
     started = time.monotonic()
-    result = run(server="node1", backend="beam_nodes", state="drain", socket_timeout=0.5)
+    result = run(server="node1", backend="beam_nodes", state="drain", socket_timeout_s=0.5)
     assert time.monotonic() - started < 2
     assert result["failed"] and "within 0.5s" in result["msg"] and not result["changed"]
