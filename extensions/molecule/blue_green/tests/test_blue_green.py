@@ -175,6 +175,10 @@ def test_rerun_of_the_same_version_changes_nothing():
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in counters.values()), counters
     assert report["outcome"] == "unchanged"
     assert admin_states() == before
+    # The readable summary beside the JSON, at the path the run printed.
+    _, summary = labtools.run_report(run.stdout)
+    assert summary == EPHEMERAL / "report-blue_green.md"
+    assert summary.read_text().startswith("# beamops_sample 1.1.0: blue-green deploy, nothing to do")
 
 
 def test_rollback_switches_back_under_load():
@@ -183,6 +187,9 @@ def test_rollback_switches_back_under_load():
     assert run.returncode == 0, run.stdout[-4000:]
     assert summary["failed"] == 0, summary["first_failures"]
     assert report["outcome"] == "rolled_back" and report["to_colour"] == "blue" and report["version"] == "1.0.0"
+    text = labtools.run_report(run.stdout)[1].read_text()
+    assert "blue-green rollback, switched back" in text and "now served by **blue**" in text, text
+    assert "[WARNING]" not in run.stdout + run.stderr, run.stdout[-4000:]
     switch_start, switch_end = step_window(report, "switch")
     new = [wall0 + r["t"] for r in records if r["version"] == "1.1.0"]
     old = [wall0 + r["t"] for r in records if r["version"] == "1.0.0"]
