@@ -220,7 +220,7 @@ class RuntimeAPI:
             raise HAProxyError(
                 f"Cannot connect to the {self.describe()} {where}: {exc}. Check that HAProxy runs with a "
                 "`stats socket ... level admin` at that address; a unix socket needs the task delegated to "
-                "the load balancer (delegate_to), a TCP one needs host/port reachable."
+                "the load balancer (delegate_to), a TCP one needs admin_host/admin_port reachable."
             ) from exc
         chunks = []
         try:
@@ -238,8 +238,8 @@ class RuntimeAPI:
         except TimeoutError as exc:
             raise HAProxyError(
                 f"The {self.describe()} did not finish answering `{command}` within {self.timeout:g}s "
-                f"(socket_timeout; {sum(map(len, chunks))} bytes came). Check that HAProxy is not overloaded "
-                "or reloading, or raise socket_timeout."
+                f"(socket_timeout_s; {sum(map(len, chunks))} bytes came). Check that HAProxy is not overloaded "
+                "or reloading, or raise socket_timeout_s."
             ) from exc
         except OSError as exc:
             raise HAProxyError(

@@ -172,3 +172,4 @@ def test_a_dripping_socket_is_bounded_by_socket_timeout(lb):
     result = run(server="node1", backend="beam_nodes", state="drain", socket_timeout_s=0.5)
     assert time.monotonic() - started < 2
     assert result["failed"] and "within 0.5s" in result["msg"] and not result["changed"]
+    assert "or raise socket_timeout_s." in result["msg"]  # the option's name, as documented
