@@ -156,7 +156,9 @@ def test_unknown_backend_server_or_socket_changes_nothing():
         "server": lb_member({"server": "no_such_server", "state": "maint"}, unix=False),
         "unix_socket": lb_member({"server": known, "state": "maint", "socket": "/run/haproxy/none.sock"}),
         "tcp_socket": run_module(
-            "localhost", "beamops.deploy.lb_member", {"admin_host": "127.0.0.1", "admin_port": 1, "server": known, "state": "maint"}
+            "localhost",
+            "beamops.deploy.lb_member",
+            {"admin_host": "127.0.0.1", "admin_port": 1, "server": known, "state": "maint"},
         ),
     }
     assert admin_snapshot() == before
