@@ -170,6 +170,49 @@ class Member:
         }
 
 
+def deprecated_alias(old: str) -> list[dict]:
+    """An option's old name, kept as a deprecated alias until 1.0.0."""
+    return [{"name": old, "version": "1.0.0", "collection_name": "beamops.deploy"}]
+
+
+def admin_socket_argument_spec() -> dict:
+    """Options of every module that reaches HAProxy's admin socket (doc fragment beamops.deploy.haproxy_admin).
+
+    Pass ADMIN_SOCKET_RULES to AnsibleModule too, check admin_socket_problem(), then open runtime_api().
+    """
+    return {
+        "socket": {"type": "path", "default": "/run/haproxy/admin.sock"},
+        "admin_host": {"type": "str", "aliases": ["host"], "deprecated_aliases": deprecated_alias("host")},
+        "admin_port": {"type": "int", "aliases": ["port"], "deprecated_aliases": deprecated_alias("port")},
+        "socket_timeout_s": {
+            "type": "float",
+            "default": 5.0,
+            "aliases": ["socket_timeout"],
+            "deprecated_aliases": deprecated_alias("socket_timeout"),
+        },
+    }
+
+
+ADMIN_SOCKET_RULES = {
+    "mutually_exclusive": [("socket", "admin_host")],
+    "required_together": [("admin_host", "admin_port")],
+}
+
+
+def admin_socket_problem(params: dict) -> str | None:
+    """What is wrong with the admin socket options, as a message naming the option; None when nothing is."""
+    if params["admin_port"] is not None and not 1 <= params["admin_port"] <= 65535:
+        return f"admin_port must be between 1 and 65535, got {params['admin_port']}."
+    if params["socket_timeout_s"] <= 0:
+        return f"socket_timeout_s must be above 0, got {params['socket_timeout_s']:g}."
+    return None
+
+
+def runtime_api(params: dict) -> RuntimeAPI:
+    """The runtime API the admin socket options name (the unix socket unless admin_host is set)."""
+    return RuntimeAPI(params["socket"], params["admin_host"], params["admin_port"], params["socket_timeout_s"])
+
+
 class RuntimeAPI:
     """HAProxy's runtime API on a unix socket or a TCP admin socket, one command per connection."""
 

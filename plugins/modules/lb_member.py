@@ -62,34 +62,6 @@ options:
       - Weight of the member (the user weight of C(set server ... weight)), from V(0) to V(256).
       - When omitted, the weight is left as it is.
     type: int
-  socket:
-    description:
-      - Path of HAProxy's admin unix socket on the host running the task (C(stats socket ... level admin)).
-      - Mutually exclusive with O(admin_host); the default is not used when O(admin_host) is set.
-    type: path
-    default: /run/haproxy/admin.sock
-  admin_host:
-    description:
-      - Address of HAProxy's TCP admin socket (C(stats socket ipv4@ADDR:PORT level admin)), that is the load
-        balancer, not the backend server (that is O(server)).
-      - The old name O(host) is deprecated and will be removed in 1.0.0 (in community.general.haproxy C(host)
-        is the backend server).
-    type: str
-    aliases: [host]
-  admin_port:
-    description:
-      - Port of HAProxy's TCP admin socket, from V(1) to V(65535). Required with O(admin_host).
-      - The old name O(port) is deprecated and will be removed in 1.0.0.
-    type: int
-    aliases: [port]
-  socket_timeout_s:
-    description:
-      - Seconds one command may take, from connecting to the last byte of the answer (wall time, however
-        slowly the answer comes).
-      - The old name O(socket_timeout) is deprecated and will be removed in 1.0.0.
-    type: float
-    default: 5
-    aliases: [socket_timeout]
   wait:
     description:
       - Wait until the member has reached the state asked for (see the description), or fail at O(wait_timeout_s).
@@ -116,6 +88,8 @@ options:
         cut them (C(shutdown sessions server)) and succeed with a warning, instead of failing.
     type: bool
     default: false
+extends_documentation_fragment:
+  - beamops.deploy.haproxy_admin
 notes:
   - HAProxy forgets runtime states on a restart (not on a seamless reload with C(server-state-file)).
   - Admin flags HAProxy sets by itself (maintenance inherited from a tracked server, or caused by a name that does
@@ -215,18 +189,18 @@ wait_result:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
+    ADMIN_SOCKET_RULES,
     FOREIGN_BITS,
     MAX_WEIGHT,
     HAProxyError,
     RuntimeAPI,
+    admin_socket_argument_spec,
+    admin_socket_problem,
+    deprecated_alias,
     name_problem,
+    runtime_api,
     wait_for,
 )
-
-
-def _deprecated(old: str) -> dict:
-    """An option's old name, kept as an alias until 1.0.0."""
-    return dict(name=old, version="1.0.0", collection_name="beamops.deploy")
 
 
 class LbMember:
@@ -367,46 +341,38 @@ def main() -> None:
             backend=dict(type="list", elements="str", aliases=["backends"]),
             state=dict(type="str", choices=["ready", "drain", "maint"]),
             weight=dict(type="int"),
-            socket=dict(type="path", default="/run/haproxy/admin.sock"),
-            admin_host=dict(type="str", aliases=["host"], deprecated_aliases=[_deprecated("host")]),
-            admin_port=dict(type="int", aliases=["port"], deprecated_aliases=[_deprecated("port")]),
-            socket_timeout_s=dict(
-                type="float",
-                default=5.0,
-                aliases=["socket_timeout"],
-                deprecated_aliases=[_deprecated("socket_timeout")],
-            ),
             wait=dict(type="bool", default=False),
             wait_timeout_s=dict(
-                type="float", default=60.0, aliases=["wait_timeout"], deprecated_aliases=[_deprecated("wait_timeout")]
+                type="float",
+                default=60.0,
+                aliases=["wait_timeout"],
+                deprecated_aliases=deprecated_alias("wait_timeout"),
             ),
             wait_sleep_s=dict(
-                type="float", default=0.5, aliases=["wait_sleep"], deprecated_aliases=[_deprecated("wait_sleep")]
+                type="float", default=0.5, aliases=["wait_sleep"], deprecated_aliases=deprecated_alias("wait_sleep")
             ),
             shutdown_sessions=dict(type="bool", default=False),
+            **admin_socket_argument_spec(),
         ),
-        mutually_exclusive=[("socket", "admin_host")],
-        required_together=[("admin_host", "admin_port")],
         required_one_of=[("state", "weight")],
+        **ADMIN_SOCKET_RULES,
         supports_check_mode=True,
     )
     params = module.params
     weight = params["weight"]
     if weight is not None and not 0 <= weight <= MAX_WEIGHT:
         module.fail_json(msg=f"weight must be between 0 and {MAX_WEIGHT}, got {weight}: nothing was changed.")
-    if params["wait_sleep_s"] <= 0 or params["wait_timeout_s"] < 0 or params["socket_timeout_s"] <= 0:
-        module.fail_json(msg="wait_sleep_s and socket_timeout_s must be above 0, wait_timeout_s at least 0.")
-    if params["admin_port"] is not None and not 1 <= params["admin_port"] <= 65535:
-        module.fail_json(
-            msg=f"admin_port must be between 1 and 65535, got {params['admin_port']}: nothing was changed.",
-            changed=False,
-        )
+    if params["wait_sleep_s"] <= 0 or params["wait_timeout_s"] < 0:
+        module.fail_json(msg="wait_sleep_s must be above 0 and wait_timeout_s at least 0: nothing was changed.")
+    problem = admin_socket_problem(params)
+    if problem:
+        module.fail_json(msg=f"{problem} Nothing was changed.", changed=False)
     for option, names in (("server", [params["server"]]), ("backend", params["backend"] or [])):
         for name in names:
             problem = name_problem(name)
             if problem:
                 module.fail_json(msg=f"Invalid {option}: {problem}. Nothing was sent to HAProxy.", changed=False)
-    api = RuntimeAPI(params["socket"], params["admin_host"], params["admin_port"], params["socket_timeout_s"])
+    api = runtime_api(params)
     manager = LbMember(module, api)
     try:
         result = manager.run()

@@ -36,32 +36,8 @@ options:
     type: list
     elements: str
     aliases: [backends]
-  socket:
-    description:
-      - Path of HAProxy's admin unix socket on the host running the task.
-      - Mutually exclusive with O(admin_host); the default is not used when O(admin_host) is set.
-    type: path
-    default: /run/haproxy/admin.sock
-  admin_host:
-    description:
-      - Address of HAProxy's TCP admin socket, that is the load balancer, not a backend server.
-      - The old name O(host) is deprecated and will be removed in 1.0.0 (in community.general.haproxy C(host)
-        is the backend server).
-    type: str
-    aliases: [host]
-  admin_port:
-    description:
-      - Port of HAProxy's TCP admin socket, from V(1) to V(65535). Required with O(admin_host).
-      - The old name O(port) is deprecated and will be removed in 1.0.0.
-    type: int
-    aliases: [port]
-  socket_timeout_s:
-    description:
-      - Seconds one command may take, from connecting to the last byte of the answer.
-      - The old name O(socket_timeout) is deprecated and will be removed in 1.0.0.
-    type: float
-    default: 5.0
-    aliases: [socket_timeout]
+extends_documentation_fragment:
+  - beamops.deploy.haproxy_admin
 notes:
   - A member is in rotation when its admin state is V(ready) and HAProxy reports it steadily UP (C(UP 1/3),
     UP on its way down, does not count); a drained, maintained, DOWN or going-down member is out of rotation.
@@ -126,16 +102,15 @@ backends:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
+    ADMIN_SOCKET_RULES,
     HAProxyError,
     Member,
     RuntimeAPI,
+    admin_socket_argument_spec,
+    admin_socket_problem,
     name_problem,
+    runtime_api,
 )
-
-
-def _deprecated(old: str) -> dict:
-    """An option's old name, kept as an alias until 1.0.0."""
-    return dict(name=old, version="1.0.0", collection_name="beamops.deploy")
 
 
 def read(api: RuntimeAPI, backends: list[str] | None) -> list[Member]:
@@ -166,30 +141,20 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             backend=dict(type="list", elements="str", aliases=["backends"]),
-            socket=dict(type="path", default="/run/haproxy/admin.sock"),
-            admin_host=dict(type="str", aliases=["host"], deprecated_aliases=[_deprecated("host")]),
-            admin_port=dict(type="int", aliases=["port"], deprecated_aliases=[_deprecated("port")]),
-            socket_timeout_s=dict(
-                type="float",
-                default=5.0,
-                aliases=["socket_timeout"],
-                deprecated_aliases=[_deprecated("socket_timeout")],
-            ),
+            **admin_socket_argument_spec(),
         ),
-        mutually_exclusive=[("socket", "admin_host")],
-        required_together=[("admin_host", "admin_port")],
+        **ADMIN_SOCKET_RULES,
         supports_check_mode=True,
     )
     params = module.params
-    if params["admin_port"] is not None and not 1 <= params["admin_port"] <= 65535:
-        module.fail_json(msg=f"admin_port must be between 1 and 65535, got {params['admin_port']}.")
-    if params["socket_timeout_s"] <= 0:
-        module.fail_json(msg="socket_timeout_s must be above 0.")
+    problem = admin_socket_problem(params)
+    if problem:
+        module.fail_json(msg=problem)
     for name in params["backend"] or []:
         problem = name_problem(name)
         if problem:
             module.fail_json(msg=f"Invalid backend: {problem}. Nothing was sent to HAProxy.")
-    api = RuntimeAPI(params["socket"], params["admin_host"], params["admin_port"], params["socket_timeout_s"])
+    api = runtime_api(params)
     try:
         members = read(api, params["backend"])
     except HAProxyError as exc:

@@ -67,6 +67,8 @@ def test_an_admin_host_without_its_port_is_refused(run_module, module):
 
 def test_times_are_checked_under_their_new_names(run_module):
     result = run_module(lb_member, {"server": "node1", "state": "drain", "wait_sleep_s": 0})
-    assert result["failed"] and "wait_sleep_s and socket_timeout_s must be above 0" in result["msg"]
+    assert result["failed"] and "wait_sleep_s must be above 0 and wait_timeout_s at least 0" in result["msg"]
+    result = run_module(lb_member, {"server": "node1", "state": "drain", "socket_timeout_s": 0})
+    assert result["failed"] and "socket_timeout_s must be above 0, got 0. Nothing was changed." in result["msg"]
     info = run_module(lb_member_info, {"socket_timeout_s": -1})
-    assert info["failed"] and "socket_timeout_s must be above 0" in info["msg"]
+    assert info["failed"] and info["msg"] == "socket_timeout_s must be above 0, got -1."
