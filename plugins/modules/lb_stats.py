@@ -21,6 +21,8 @@ description:
   - Reads only; C(changed) is always false.
 author:
   - beamops.deploy contributors (@beamops)
+extends_documentation_fragment:
+  - beamops.deploy.haproxy_admin
 attributes:
   check_mode:
     description: Reads only; runs the same in check mode (including the wait of O(window_s)).
@@ -52,32 +54,6 @@ options:
         C(window) of what happened in between.
       - When omitted, one read, no window.
     type: float
-  socket:
-    description:
-      - Path of HAProxy's admin unix socket on the host running the task.
-      - Mutually exclusive with O(admin_host); the default is not used when O(admin_host) is set.
-    type: path
-    default: /run/haproxy/admin.sock
-  admin_host:
-    description:
-      - Address of HAProxy's TCP admin socket, the load balancer's (not a backend server's).
-      - The name O(host) is kept as an alias for the C(group/beamops.deploy.haproxy) module defaults of
-        older playbooks; it is deprecated and will be removed in 1.0.0.
-    type: str
-    aliases: [host]
-  admin_port:
-    description:
-      - Port of HAProxy's TCP admin socket, from V(1) to V(65535). Required with O(admin_host).
-      - The alias O(port) is deprecated and will be removed in 1.0.0.
-    type: int
-    aliases: [port]
-  socket_timeout_s:
-    description:
-      - Seconds one command may take, from connecting to the last byte of the answer.
-      - The alias O(socket_timeout) is deprecated and will be removed in 1.0.0.
-    type: float
-    default: 5.0
-    aliases: [socket_timeout]
 notes:
   - HAProxy's counters count from its start, not from a node's restart; a server keeps its counters when
     the release behind it is replaced. Compare windows, not totals.
@@ -284,20 +260,19 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
+    ADMIN_SOCKET_RULES,
     HAProxyError,
     RuntimeAPI,
+    admin_socket_argument_spec,
+    admin_socket_problem,
     name_problem,
     read_stats,
+    runtime_api,
     stat_window,
     stats_view,
 )
 
 MAX_WINDOW_S = 3600
-
-
-def _deprecated(old: str) -> dict:
-    """An option's old name, kept as an alias until 1.0.0 (as in lb_member_info)."""
-    return dict(name=old, version="1.0.0", collection_name="beamops.deploy")
 
 
 def measure(api: RuntimeAPI, backends: list[str] | None, servers: list[str] | None, window_s: float | None):
@@ -324,25 +299,15 @@ def main() -> None:
             backend=dict(type="list", elements="str", aliases=["backends"]),
             servers=dict(type="list", elements="str"),
             window_s=dict(type="float"),
-            socket=dict(type="path", default="/run/haproxy/admin.sock"),
-            admin_host=dict(type="str", aliases=["host"], deprecated_aliases=[_deprecated("host")]),
-            admin_port=dict(type="int", aliases=["port"], deprecated_aliases=[_deprecated("port")]),
-            socket_timeout_s=dict(
-                type="float",
-                default=5.0,
-                aliases=["socket_timeout"],
-                deprecated_aliases=[_deprecated("socket_timeout")],
-            ),
+            **admin_socket_argument_spec(),
         ),
-        mutually_exclusive=[("socket", "admin_host")],
-        required_together=[("admin_host", "admin_port")],
+        **ADMIN_SOCKET_RULES,
         supports_check_mode=True,
     )
     params = module.params
-    if params["admin_port"] is not None and not 1 <= params["admin_port"] <= 65535:
-        module.fail_json(msg=f"admin_port must be between 1 and 65535, got {params['admin_port']}.")
-    if params["socket_timeout_s"] <= 0:
-        module.fail_json(msg="socket_timeout_s must be above 0.")
+    problem = admin_socket_problem(params)
+    if problem:
+        module.fail_json(msg=problem)
     window_s = params["window_s"]
     if window_s is not None and not 0 < window_s <= MAX_WINDOW_S:
         module.fail_json(
@@ -354,7 +319,7 @@ def main() -> None:
             problem = name_problem(name)
             if problem:
                 module.fail_json(msg=f"Invalid {option}: {problem}. Nothing was sent to HAProxy.")
-    api = RuntimeAPI(params["socket"], params["admin_host"], params["admin_port"], params["socket_timeout_s"])
+    api = runtime_api(params)
     try:
         servers, backends, seconds = measure(api, params["backend"], params["servers"] or None, window_s)
     except HAProxyError as exc:
