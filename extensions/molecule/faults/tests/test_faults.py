@@ -827,14 +827,16 @@ def test_mixed_sequence_cold_hot_cold_hot_rollback(work):
     finally:
         result = load.stop()
     print(json.dumps(trail, indent=2))
+    renamed = back.get("renamed") or {}
     row(
         "mixed sequence on node1: cold 1.1.0, hot 1.2.0, cold 1.1.0, hot 1.2.0, rollback",
         "every step, each followed by a cold restart (systemctl restart, drained)",
         "each step: node1 ran exactly the version asked, current named it, the restart booted it; "
         "rollback = hot_upgrade state=rolled_back, a downgrade 1.2.0 -> 1.1.0 through the relup, no restart",
         result,
-        back.get("msg") or f"rolled back from {back['from_version']} to {back['version']}",
-        recover_s=time.monotonic() - started,
+        f"hot_upgrade state=rolled_back: {back['from_version']} -> {back['version']} (permanent); "
+        f"releases/{renamed.get('from')} renamed releases/{renamed.get('to')}; current names {back.get('current')}",
+        seconds=round(time.monotonic() - started, 1),
         steps=trail,
     )
 
