@@ -403,12 +403,19 @@ def podman_cp(src: str, dest: str) -> None:
     subprocess.run(["podman", "cp", src, dest], check=True, capture_output=True, text=True, timeout=120)
 
 
-def run_report(output: str) -> tuple[dict, Path]:
-    """The report a run printed at its end ("JSON: <path>" and "Report: <path>", the last of each):
-    the JSON report read back, and the Markdown summary's path (checked to exist)."""
+def report_paths(output: str) -> dict[str, Path]:
+    """The report paths a run printed ("JSON: <path>" and "Report: <path>", the last of each), in any
+    stdout callback's quoting."""
     said: dict[str, Path] = {}
-    for match in re.finditer(r'"(JSON|Report): ([^"\n]+)"', output):
+    for match in re.finditer(r"(JSON|Report): (/[^\s'\"]+\.(?:json|md))", output):
         said[match.group(1)] = Path(match.group(2))
+    return said
+
+
+def run_report(output: str) -> tuple[dict, Path]:
+    """The report a run printed at its end: the JSON report read back, and the Markdown summary's
+    path (checked to exist)."""
+    said = report_paths(output)
     if "JSON" not in said or "Report" not in said:
         raise AssertionError(f"the run printed no report paths: {output[-2000:]}")
     if not said["Report"].is_file():

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -55,11 +54,7 @@ def deploy(name: str, playbook: str, extra: dict, inventory: Path, out: Path, lo
     t1 = time.time()
     (out / f"{name}.log").write_text(result.stdout + result.stderr, encoding="utf-8")
     # The run prints where its reports are: the last "JSON: <path>" and "Report: <path>" lines.
-    said = {}
-    for line in (result.stdout or "").splitlines():
-        match = re.search(r'"(JSON|Report): ([^"]+)"', line)
-        if match:
-            said[match.group(1)] = Path(match.group(2))
+    said = labtools.report_paths(result.stdout or "")
     report_path = said.get("JSON")
     report = json.loads(report_path.read_text()) if report_path and report_path.exists() else {"hosts": []}
     ok = result.returncode == 0

@@ -112,3 +112,19 @@ def test_scenario_figures_are_saved_once_the_module_is_done(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     saved = tmp_path / "build" / "figures" / "h3unit-sample.json"
     assert json.loads(saved.read_text()) == {"one": 1, "two": 2}
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        '    "msg": [\n        "Report: /r/a-1.md",\n        "JSON: /r/a-1.json"\n    ]',  # default callback
+        "    msg:\n    - 'Report: /r/a-1.md'\n    - 'JSON: /r/a-1.json'",  # yaml result format (Molecule)
+    ],
+)
+def test_run_report_reads_the_paths_a_run_printed_in_either_quoting(output, tmp_path):
+    (tmp_path / "a-1.json").write_text('{"outcome": "ok"}')
+    (tmp_path / "a-1.md").write_text("# a")
+    report, summary = labtools.run_report(output.replace("/r/", f"{tmp_path}/"))
+    assert report == {"outcome": "ok"} and summary == tmp_path / "a-1.md"
+    with pytest.raises(AssertionError, match="printed no report paths"):
+        labtools.run_report("PLAY RECAP")
