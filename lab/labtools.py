@@ -405,9 +405,9 @@ def podman_cp(src: str, dest: str) -> None:
 
 def report_paths(output: str) -> dict[str, Path]:
     """The report paths a run printed ("JSON: <path>" and "Report: <path>", the last of each), in any
-    stdout callback's quoting."""
+    stdout callback's quoting and line folding."""
     said: dict[str, Path] = {}
-    for match in re.finditer(r"(JSON|Report): (/[^\s'\"]+\.(?:json|md))", output):
+    for match in re.finditer(r"(JSON|Report):\s+(/[^\s'\"]+\.(?:json|md))", output):
         said[match.group(1)] = Path(match.group(2))
     return said
 

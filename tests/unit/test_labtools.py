@@ -119,6 +119,7 @@ def test_scenario_figures_are_saved_once_the_module_is_done(tmp_path):
     [
         '    "msg": [\n        "Report: /r/a-1.md",\n        "JSON: /r/a-1.json"\n    ]',  # default callback
         "    msg:\n    - 'Report: /r/a-1.md'\n    - 'JSON: /r/a-1.json'",  # yaml result format (Molecule)
+        "    msg:\n    - 'Report:\n      /r/a-1.md'\n    - 'JSON:\n      /r/a-1.json'",  # folded long lines
     ],
 )
 def test_run_report_reads_the_paths_a_run_printed_in_either_quoting(output, tmp_path):
