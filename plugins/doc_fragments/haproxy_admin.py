@@ -43,3 +43,25 @@ options:
     default: 5.0
     aliases: [socket_timeout]
 """
+
+    # The read-only modules (lb_member_info, lb_stats): what they read and that they change nothing.
+    READ = r"""
+options:
+  backend:
+    description:
+      - Backends to read. When omitted, every backend.
+      - Letters, digits and C(- _ . :) only, as HAProxy allows.
+    type: list
+    elements: str
+    aliases: [backends]
+attributes:
+  check_mode:
+    description: Reads only; runs the same in check mode.
+    support: full
+  diff_mode:
+    description: Nothing changes, so there is no diff.
+    support: none
+  idempotent:
+    description: Changes nothing.
+    support: full
+"""

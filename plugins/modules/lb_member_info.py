@@ -18,26 +18,9 @@ description:
   - Reads only; C(changed) is always false.
 author:
   - beamops.deploy contributors (@beamops)
-attributes:
-  check_mode:
-    description: Reads only; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  idempotent:
-    description: Changes nothing.
-    support: full
-options:
-  backend:
-    description:
-      - Backends to read. When omitted, every backend.
-      - Letters, digits and C(- _ . :) only, as HAProxy allows.
-    type: list
-    elements: str
-    aliases: [backends]
 extends_documentation_fragment:
   - beamops.deploy.haproxy_admin
+  - beamops.deploy.haproxy_admin.read
 notes:
   - A member is in rotation when its admin state is V(ready) and HAProxy reports it steadily UP (C(UP 1/3),
     UP on its way down, does not count); a drained, maintained, DOWN or going-down member is out of rotation.

@@ -23,24 +23,8 @@ author:
   - beamops.deploy contributors (@beamops)
 extends_documentation_fragment:
   - beamops.deploy.haproxy_admin
-attributes:
-  check_mode:
-    description: Reads only; runs the same in check mode (including the wait of O(window_s)).
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  idempotent:
-    description: Changes nothing.
-    support: full
+  - beamops.deploy.haproxy_admin.read
 options:
-  backend:
-    description:
-      - Backends to read. When omitted, every backend.
-      - Letters, digits and C(- _ . :) only, as HAProxy allows.
-    type: list
-    elements: str
-    aliases: [backends]
   servers:
     description:
       - Only these servers of the backends read. When omitted, every server.
@@ -53,6 +37,7 @@ options:
       - Seconds between two reads, above V(0) and at most V(3600). Each server and backend then has a
         C(window) of what happened in between.
       - When omitted, one read, no window.
+      - Check mode reads, and waits, the same.
     type: float
 notes:
   - HAProxy's counters count from its start, not from a node's restart; a server keeps its counters when
