@@ -128,6 +128,10 @@ def test_hot_upgrade_in_place_keeps_pids_state_and_requests(inventory, workdir):
     assert labtools.app_state_lost(before, "1.2.0", "map_v2") == []
     steps = [h["steps"] for h in json.loads((workdir / "hot-1.2.0.json").read_text())["hosts"]]
     assert all([s["step"] for s in host] == ["deploy", "probe"] for host in steps), steps
+    # The tree made permanent on 1.2.0 in place is named after it, and current names it: a cold start
+    # boots what current names.
+    for node in labtools.NODES:
+        assert current_link(node, ERLANG) == "releases/1.2.0"
 
 
 def test_failed_probe_on_the_canary_rolls_it_back_and_stops_the_rollout(inventory, workdir):
@@ -153,7 +157,7 @@ def test_failed_probe_on_the_canary_rolls_it_back_and_stops_the_rollout(inventor
     assert [(h["host"], h["outcome"]) for h in data["hosts"]] == [(CANARY, "rolled_back")]
     assert "Probe" in data["hosts"][0]["error"] or "probe" in data["hosts"][0]["error"]
     assert labtools.node_get(CANARY, "/")["version"] == "1.2.0"
-    assert current_link(CANARY, ERLANG) == "releases/1.1.0"
+    assert current_link(CANARY, ERLANG) == "releases/1.2.0"  # back on the tree that runs 1.2.0
     for node, link in untouched.items():
         assert current_link(node, ERLANG) == link
         assert labtools.node_get(node, "/")["version"] == "1.2.0"
