@@ -5,10 +5,13 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "lab"))
 
 
 def _collections_dir() -> Path:
@@ -31,3 +34,23 @@ def _collections_dir() -> Path:
 
 
 sys.path.insert(0, str(_collections_dir()))
+
+
+@pytest.fixture
+def serve_http():
+    """serve(handler_class, **server_attributes) -> the base URL of a threaded HTTP server on a free
+    loopback port, the attributes set on the server object first; every server is closed at teardown."""
+    servers = []
+
+    def serve(handler, **attributes):
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        for name, value in attributes.items():
+            setattr(srv, name, value)
+        threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}"
+
+    yield serve
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()

@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -231,23 +231,14 @@ class AlternatingHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def http_server():
+def http_server(serve_http):
     """make(fixed=None) -> base URL of a loopback server answering 200/500 alternately (or always fixed)."""
-    servers = []
 
     def make(fixed=None):
         handler = type("Handler", (AlternatingHandler,), {"fixed": fixed})
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        srv.count = 0
-        srv.lock = threading.Lock()
-        threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
+        return serve_http(handler, count=0, lock=threading.Lock())
 
-    yield make
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+    return make
 
 
 class FakeEpmd(socketserver.ThreadingTCPServer):

@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import loadgen
 import pytest
@@ -47,19 +47,9 @@ class SampleHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server():
-    def make(mode="ok"):
-        handler = type("Handler", (SampleHandler,), {"mode": mode})
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
-
-    servers = []
-    yield make
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+def server(serve_http):
+    """make(mode="ok") -> base URL of a loopback server speaking like the sample release."""
+    return lambda mode="ok": serve_http(type("Handler", (SampleHandler,), {"mode": mode}))
 
 
 def run(url, *extra):
