@@ -8,6 +8,7 @@ BUILD := $(ROOT)/.build
 VENV := $(ROOT)/.venv
 DOCS_VENV := $(BUILD)/venv-docs
 EE_VENV := $(BUILD)/venv-ee
+IMPORTER_VENV := $(BUILD)/venv-importer
 # Debian 12's own Python (3.11): the one a fresh machine has.
 PYTHON ?= /usr/bin/python3
 RELEASES := $(BUILD)/releases
@@ -24,14 +25,14 @@ export BEAMOPS_BUILD_DIR := $(BUILD)
 export BEAMOPS_RELEASES_DIR := $(RELEASES)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup apt venv images releases collection unit sanity lint docs-lint molecule test \
+.PHONY: help setup apt venv images releases collection unit sanity lint docs-lint galaxy-import molecule test \
         lab-up lab-down demo build clean ssh-key ee ee-check
 
 help:
 	@echo "make setup     apt packages, venv, container images, sample releases (idempotent)"
 	@echo "make demo      bring the lab up, deploy under live load; reports and timeline in .build/demo"
 	@echo "make test      unit + sanity + lint + molecule (what CI runs)"
-	@echo "make unit | sanity | lint | docs-lint | molecule [SCENARIO=name] | lab-up | lab-down | build | clean"
+	@echo "make unit | sanity | lint | docs-lint | galaxy-import | molecule [SCENARIO=name] | lab-up | lab-down | build | clean"
 	@echo "make ee | ee-check   the execution environment for AWX/navigator, and a deploy run through it"
 
 setup: apt venv images releases collection ssh-key
@@ -79,11 +80,12 @@ sanity: venv
 	cd $(SANITY_TREE) && git init -q && git add -A && \
 	  ansible-test sanity --venv --python 3.11 --color no
 
-lint: venv collection docs-lint
+lint: venv collection docs-lint galaxy-import
 	ruff check .
 	ruff format --check .
 	yamllint -s .
 	ansible-lint
+	antsibull-changelog lint
 
 # antsibull-docs checks the plugin docs' markup and links as docs.ansible.com renders them; its
 # pins clash with ansible-lint's, so it has a venv of its own.
@@ -92,6 +94,16 @@ docs-lint: $(DOCS_VENV)/.installed collection
 $(DOCS_VENV)/.installed: requirements-docs.txt
 	@test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
 	$(DOCS_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-docs.txt
+	@touch $@
+
+# Galaxy's own import of the tarball `make build` makes (ansible-doc, ansible-lint, metadata, changelog),
+# without its container-based ansible-test (.config/galaxy-importer.cfg); a venv of its own for its pins.
+galaxy-import: $(IMPORTER_VENV)/.installed build
+	PATH=$(IMPORTER_VENV)/bin:$$PATH python scripts/galaxy_import.py \
+	  $(BUILD)/dist/beamops-deploy-$$(sed -n 's/^version: //p' galaxy.yml).tar.gz $(BUILD)/galaxy-import
+$(IMPORTER_VENV)/.installed: requirements-importer.txt
+	@test -x $(IMPORTER_VENV)/bin/python || $(PYTHON) -m venv $(IMPORTER_VENV)
+	$(IMPORTER_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-importer.txt
 	@touch $@
 
 molecule: setup
