@@ -136,7 +136,12 @@ class FakeNode:
     def wait_up(self, timeout):
         return self.status()
 
-    def set_status(self, version, status):
+    def promote(self, version, status, demoted):
+        """version takes status; the release that held it becomes demoted (install: current -> unpacked,
+        make_permanent: permanent -> old), as release_handler does."""
+        for rel in FakeNode.releases:
+            if rel[1] == status:
+                rel[1] = demoted
         for rel in FakeNode.releases:
             if rel[0] == version:
                 rel[1] = status
@@ -158,16 +163,10 @@ class FakeNode:
         if fun == "check_install_release":
             return ("ok", "x", []), 0
         if fun == "install_release":
-            for rel in FakeNode.releases:
-                if rel[1] == "current":
-                    rel[1] = "unpacked"
-            self.set_status(version, "current")
+            self.promote(version, "current", "unpacked")
             return ("ok", "x", []), 0
         if fun == "make_permanent":
-            for rel in FakeNode.releases:
-                if rel[1] == "permanent":
-                    rel[1] = "old"
-            self.set_status(version, "permanent")
+            self.promote(version, "permanent", "old")
             return "ok", 0
         return ("error", "unexpected call"), 0
 
