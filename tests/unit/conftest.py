@@ -6,7 +6,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -36,14 +36,35 @@ def _collections_dir() -> Path:
 sys.path.insert(0, str(_collections_dir()))
 
 
+class _Answering(BaseHTTPRequestHandler):
+    """GET answered by the server's respond(handler): (status, body, extra headers) sent as JSON, or None
+    when respond wrote the answer itself."""
+
+    def do_GET(self):
+        answer = self.server.respond(self)
+        if answer is None:
+            return
+        status, body, headers = answer
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", "Content-Length": str(len(body)), **headers}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture
 def serve_http():
-    """serve(handler_class, **server_attributes) -> the base URL of a threaded HTTP server on a free
-    loopback port, the attributes set on the server object first; every server is closed at teardown."""
+    """serve(respond, **server_attributes) -> the base URL of a threaded HTTP server on a free loopback
+    port whose GETs respond(handler) answers (see _Answering), the attributes set on the server object;
+    every server is closed at teardown."""
     servers = []
 
-    def serve(handler, **attributes):
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def serve(respond, **attributes):
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), _Answering)
+        srv.respond = respond
         for name, value in attributes.items():
             setattr(srv, name, value)
         threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()

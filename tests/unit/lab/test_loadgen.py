@@ -6,50 +6,37 @@ import json
 import socket
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler
 
 import loadgen
 import pytest
 
+VERSION = "1.0.0"
 
-class SampleHandler(BaseHTTPRequestHandler):
-    """Speaks like the sample release: JSON with version and node, a slow endpoint."""
 
-    version = "1.0.0"
-    mode = "ok"  # ok | error | cut
-
-    def do_GET(self):
-        url = urllib.parse.urlsplit(self.path)
-        if url.path == "/slow":
-            ms = int(urllib.parse.parse_qs(url.query)["ms"][0])
-            threading.Event().wait(ms / 1000)
-        if self.mode == "cut" and url.path == "/slow":
-            # Headers promise a body that never comes: what a node stopped mid-request does.
-            self.send_response(200)
-            self.send_header("Content-Length", "100")
-            self.end_headers()
-            self.wfile.write(b'{"vers')
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        status = 503 if self.mode == "error" else 200
-        body = json.dumps({"version": self.version, "node": "test@localhost"}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-beamops-version", self.version)
-        self.send_header("x-beamops-node", "test@localhost")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+def sample_answer(handler, mode):
+    """Speaks like the sample release: JSON with version and node, a slow endpoint; mode ok, error (503)
+    or cut (a slow answer's headers promise a body that never comes: what a node stopped mid-request does)."""
+    url = urllib.parse.urlsplit(handler.path)
+    if url.path == "/slow":
+        ms = int(urllib.parse.parse_qs(url.query)["ms"][0])
+        threading.Event().wait(ms / 1000)
+        if mode == "cut":
+            handler.send_response(200)
+            handler.send_header("Content-Length", "100")
+            handler.end_headers()
+            handler.wfile.write(b'{"vers')
+            handler.wfile.flush()
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return None
+    body = json.dumps({"version": VERSION, "node": "test@localhost"}).encode()
+    headers = {"x-beamops-version": VERSION, "x-beamops-node": "test@localhost"}
+    return (503 if mode == "error" else 200), body, headers
 
 
 @pytest.fixture
 def server(serve_http):
     """make(mode="ok") -> base URL of a loopback server speaking like the sample release."""
-    return lambda mode="ok": serve_http(type("Handler", (SampleHandler,), {"mode": mode}))
+    return lambda mode="ok": serve_http(lambda handler: sample_answer(handler, mode))
 
 
 def run(url, *extra):

@@ -15,7 +15,6 @@ import tarfile
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -208,35 +207,21 @@ def haproxy():
         fake.stop()
 
 
-class AlternatingHandler(BaseHTTPRequestHandler):
-    """200, 500, 200, 500, ... across all requests to the server (or always `fixed`)."""
-
-    fixed = None
-
-    def do_GET(self):
-        server = self.server
-        with server.lock:
-            server.count += 1
-            status = self.fixed or (200 if server.count % 2 else 500)
-        body = b'{"status":"ok"}' if status == 200 else b'{"status":"failing"}'
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-beamops-version", "1.0.0")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def http_server(serve_http):
-    """make(fixed=None) -> base URL of a loopback server answering 200/500 alternately (or always fixed)."""
+    """make(fixed=None) -> base URL of a loopback server answering 200, 500, 200, 500, ... across all its
+    requests (or always `fixed`)."""
 
     def make(fixed=None):
-        handler = type("Handler", (AlternatingHandler,), {"fixed": fixed})
-        return serve_http(handler, count=0, lock=threading.Lock())
+        def respond(handler):
+            server = handler.server
+            with server.lock:
+                server.count += 1
+                status = fixed or (200 if server.count % 2 else 500)
+            body = b'{"status":"ok"}' if status == 200 else b'{"status":"failing"}'
+            return status, body, {"x-beamops-version": "1.0.0"}
+
+        return serve_http(respond, count=0, lock=threading.Lock())
 
     return make
 
