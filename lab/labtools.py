@@ -36,8 +36,8 @@ APP_ROOT = "/opt/beamops_sample"
 RELEASES_DIR = os.environ.get("BEAMOPS_RELEASES_DIR", str(LAB_DIR.parent / ".build" / "releases"))
 
 
-def loadgen_command(duration: float, *extra: str) -> list[str]:
-    return [sys.executable, str(LAB_DIR / "loadgen.py"), "--url", LB_URL, "--duration", str(duration), *extra]
+def loadgen_command(duration: float, *extra: str, url: str = LB_URL) -> list[str]:
+    return [sys.executable, str(LAB_DIR / "loadgen.py"), "--url", url, "--duration", str(duration), *extra]
 
 
 def run_load(duration: float, *extra: str) -> dict:
@@ -51,10 +51,10 @@ def run_load(duration: float, *extra: str) -> dict:
 class BackgroundLoad:
     """The load generator running while something else happens; stop() returns the summary."""
 
-    def __init__(self, duration: float, *extra: str) -> None:
+    def __init__(self, duration: float, *extra: str, url: str = LB_URL) -> None:
         self.duration = duration
         self.proc = subprocess.Popen(
-            loadgen_command(duration, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            loadgen_command(duration, *extra, url=url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
 
     def stop(self, early: bool = True) -> dict:
@@ -76,9 +76,9 @@ def haproxy_command(command: str, addr: tuple[str, int] = ADMIN_ADDR, timeout: f
     return b"".join(chunks).decode()
 
 
-def backend_servers(backend: str = "beam_nodes") -> dict[str, dict[str, str]]:
+def backend_servers(backend: str = "beam_nodes", addr: tuple[str, int] = ADMIN_ADDR) -> dict[str, dict[str, str]]:
     """`show stat` rows of a backend's servers, by server name."""
-    text = haproxy_command(f"show stat {backend} 4 -1").lstrip("# ")
+    text = haproxy_command(f"show stat {backend} 4 -1", addr=addr).lstrip("# ")
     rows = csv.DictReader(io.StringIO(text))
     return {row["svname"]: row for row in rows if row.get("svname") not in (None, "", "BACKEND")}
 
@@ -90,6 +90,20 @@ def servers_state(backend: str = "beam_nodes", addr: tuple[str, int] = ADMIN_ADD
     names = lines[1][2:].split()
     rows = [dict(zip(names, line.split())) for line in lines[2:] if line.strip()]
     return {row["srv_name"]: row for row in rows}
+
+
+# srv_admin_state bits (HAProxy's SRV_ADMF_*): forced, inherited, configured or resolver maintenance;
+# forced or inherited drain.
+_MAINT_BITS, _DRAIN_BITS = 0x27, 0x18
+
+
+def admin_states(backend: str = "beam_nodes", addr: tuple[str, int] = ADMIN_ADDR) -> dict[str, str]:
+    """Each member's admin state as HAProxy holds it, by server name: ready, drain or maint."""
+    states = {}
+    for name, row in servers_state(backend, addr=addr).items():
+        bits = int(row["srv_admin_state"])
+        states[name] = "maint" if bits & _MAINT_BITS else "drain" if bits & _DRAIN_BITS else "ready"
+    return states
 
 
 class OutOfRotation:
@@ -231,23 +245,54 @@ def run_module(
     return next(iter(results.values()))
 
 
-def write_inventory(path: Path) -> Path:
+def write_inventory(path: Path, lbs: tuple[str, ...] = (LB,)) -> Path:
     """An inventory of this lab (groups beam_nodes and lb, podman connection) for ansible-playbook."""
     hosts = "\n".join(f"        {name}:" for name in NODES)
+    balancers = "\n".join(f"        {name}:" for name in lbs)
     path.write_text(
         "all:\n  vars:\n    ansible_connection: containers.podman.podman\n"
         "    ansible_python_interpreter: /usr/bin/python3\n  children:\n"
-        f"    beam_nodes:\n      hosts:\n{hosts}\n    lb:\n      hosts:\n        {LB}:\n",
+        f"    beam_nodes:\n      hosts:\n{hosts}\n    lb:\n      hosts:\n{balancers}\n",
         encoding="utf-8",
     )
     return path
 
 
+def playbook_env(**overrides: str) -> dict[str, str]:
+    """The environment ansible-playbook runs in from the tests: this one, without colour, plus overrides."""
+    return dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **overrides)
+
+
+def tarball(version: str, app: str = APP) -> str:
+    """The sample release tarball of app at version, as `make setup` built it."""
+    return f"{RELEASES_DIR}/{app}-{version}.tar.gz"
+
+
+def deploy_vars(strategy: str, version: str, app: str = APP, **more) -> dict:
+    """Extra vars of a strategy playbook (rolling, hot_upgrade, blue_green) deploying a sample tarball:
+    <strategy>_app_name, _version, _src, then more (report path, hooks, beamops_hosts ...) as given."""
+    return {
+        f"{strategy}_app_name": app,
+        f"{strategy}_version": version,
+        f"{strategy}_src": tarball(version, app),
+        **more,
+    }
+
+
+def current_link(container: str, root: str = APP_ROOT) -> str:
+    """Where <root>/current points on a node (e.g. releases/1.1.0)."""
+    return podman_exec(container, "readlink", f"{root}/current").stdout.strip()
+
+
+def scenario_dir(test_file: str) -> Path:
+    """A scenario's directory, for its tests (test_file: their __file__): Molecule's, else the one above tests/."""
+    return Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(test_file).resolve().parents[1]))
+
+
 def run_playbook(playbook: str, inventory: Path, extra_vars: dict, timeout: float = 900) -> subprocess.CompletedProcess:
     """ansible-playbook of this collection (e.g. beamops.deploy.rolling) against the lab."""
     argv = ["ansible-playbook", "-i", str(inventory), playbook, "-e", json.dumps(extra_vars)]
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, env=env)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, env=playbook_env())
 
 
 def recap(stdout: str) -> dict[str, dict[str, int]]:
@@ -295,22 +340,30 @@ def app_state_lost(before: dict[str, tuple[int, int]], version: str, shape: str)
     return lost
 
 
-def save_figures(scenario: str, figures: dict) -> Path:
-    """Write a scenario's measured figures to .build/figures/<lab>-<scenario>.json (kept after destroy)."""
-    build = Path(os.environ.get("BEAMOPS_BUILD_DIR", LAB_DIR.parent / ".build"))
-    path = build / "figures" / f"{PREFIX}-{scenario}.json"
+def figures_dir() -> Path:
+    """Where scenarios write their measured figures: .build/figures (kept after destroy)."""
+    return Path(os.environ.get("BEAMOPS_BUILD_DIR", LAB_DIR.parent / ".build")) / "figures"
+
+
+def save_figures(scenario: str, figures: dict, also: str | None = None) -> Path:
+    """Write a scenario's measured figures to .build/figures/<lab>-<scenario>.json (kept after destroy),
+    and to .build/figures/<also> too when given (a name other tools read whatever the lab's name)."""
+    path = figures_dir() / f"{PREFIX}-{scenario}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(figures, indent=2, sort_keys=True)
     path.write_text(text + "\n", encoding="utf-8")
+    if also:
+        (path.parent / also).write_text(text + "\n", encoding="utf-8")
     print(text)
     return path
 
 
-def scenario_figures(scenario: str):
+def scenario_figures(scenario: str, also: str | None = None):
     """(figures, fixture) for a scenario's test module: `FIGURES, figures = labtools.scenario_figures("x")`.
 
     Tests put their measurements in the dict; the module-scoped autouse fixture saves it with
-    save_figures once the module's tests are done (pytest is imported here only, when a test asks).
+    save_figures (also: see there) once the module's tests are done (pytest is imported here only,
+    when a test asks).
     """
     import pytest  # noqa: PLC0415 - the demo imports this module without pytest
 
@@ -319,7 +372,7 @@ def scenario_figures(scenario: str):
     @pytest.fixture(scope="module", autouse=True, name="figures")
     def fixture():
         yield figures
-        save_figures(scenario, figures)
+        save_figures(scenario, figures, also=also)
 
     return figures, fixture
 
@@ -346,9 +399,9 @@ def app_identity(container: str, app_root: str) -> dict:
     return json.loads(podman_exec(container, "cat", f"{app_root}/.beamops/node.json").stdout)
 
 
-def set_member_state(server: str, state: str, backend: str = "beam_nodes") -> None:
+def set_member_state(server: str, state: str, backend: str = "beam_nodes", addr: tuple[str, int] = ADMIN_ADDR) -> None:
     """`set server BACKEND/SERVER state ready|drain|maint` on HAProxy's admin socket; fails on any answer."""
-    answer = haproxy_command(f"set server {backend}/{server} state {state}").strip()
+    answer = haproxy_command(f"set server {backend}/{server} state {state}", addr=addr).strip()
     if answer:
         raise RuntimeError(f"HAProxy refused state {state} for {backend}/{server}: {answer}")
 

@@ -91,10 +91,27 @@ def test_servers_state_reads_each_member_by_name(admin_socket):
     )
 
 
+def test_admin_states_name_ready_drain_and_maint_from_the_admin_bits(admin_socket):
+    address, commands = admin_socket
+    assert labtools.admin_states("beam_nodes", addr=address) == {"node1": "ready", "node2": "drain", "node3": "maint"}
+    assert commands == ["show servers state beam_nodes"]
+
+
+def test_deploy_vars_name_the_strategy_its_version_and_the_sample_tarball():
+    extra = labtools.deploy_vars("hot_upgrade", "1.2.0", hot_upgrade_drain=True)
+    assert extra == {
+        "hot_upgrade_app_name": labtools.APP,
+        "hot_upgrade_version": "1.2.0",
+        "hot_upgrade_src": f"{labtools.RELEASES_DIR}/{labtools.APP}-1.2.0.tar.gz",
+        "hot_upgrade_drain": True,
+    }
+    assert labtools.deploy_vars("rolling", "0.2.0", app="stock_mix")["rolling_src"].endswith("/stock_mix-0.2.0.tar.gz")
+
+
 def test_scenario_figures_are_saved_once_the_module_is_done(tmp_path):
     (tmp_path / "test_x.py").write_text(
         "import labtools\n"
-        'FIGURES, figures = labtools.scenario_figures("sample")\n'
+        'FIGURES, figures = labtools.scenario_figures("sample", also="sample.json")\n'
         'def test_one():\n    FIGURES["one"] = 1\n'
         'def test_two(figures):\n    assert figures is FIGURES\n    FIGURES["two"] = 2\n'
     )
@@ -112,6 +129,7 @@ def test_scenario_figures_are_saved_once_the_module_is_done(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     saved = tmp_path / "build" / "figures" / "h3unit-sample.json"
     assert json.loads(saved.read_text()) == {"one": 1, "two": 2}
+    assert json.loads((saved.parent / "sample.json").read_text()) == {"one": 1, "two": 2}
 
 
 @pytest.mark.parametrize(
