@@ -4,13 +4,12 @@
 hot deploy (the collection's playbooks, as a user runs them) under live load through both load
 balancers, then records what the user saw, the failed requests, the version every node serves,
 every member's state on both load balancers and what a plain re-run does. One row per case in
-.build/figures/faults.json (and <lab>-faults.json); the steps run in order on one lab.
+.build/figures/faults.json (and <lab>-faults.json), under "rows"; the steps run in order on one lab.
 
 Every row ends with every node serving one of the versions involved and every member UP and ready
 on both load balancers.
 """
 
-import csv
 import io
 import json
 import os
@@ -18,14 +17,14 @@ import re
 import signal
 import subprocess
 import tarfile
+import threading
 import time
 from pathlib import Path
 
 import labtools
 import pytest
 
-SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
-HOOKS = SCENARIO / "hooks"
+HOOKS = labtools.scenario_dir(__file__) / "hooks"
 APP = labtools.APP
 ROOT = labtools.APP_ROOT
 N1, N2, N3 = labtools.NODES
@@ -36,34 +35,18 @@ ADMIN = {
     LB2: ("127.0.0.1", int(os.environ.get("BEAMOPS_LAB_LB2_ADMIN_PORT", "19998"))),
 }
 URL2 = f"http://127.0.0.1:{os.environ.get('BEAMOPS_LAB_LB2_HTTP_PORT', '18081')}"
-ROWS: list[dict] = []
+FIGURES, figures = labtools.scenario_figures("faults", also="faults.json")
+ROWS: list[dict] = FIGURES.setdefault("rows", [])
 # Faster probes than the defaults: the lab's release answers /health within a second of starting.
 FAST = {"rolling_probe_successes": 2, "rolling_probe_interval": 1}
-
-
-def tarball(version):
-    return f"{labtools.RELEASES_DIR}/{APP}-{version}.tar.gz"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def figures():
-    yield ROWS
-    build = Path(os.environ.get("BEAMOPS_BUILD_DIR", labtools.LAB_DIR.parent / ".build"))
-    (build / "figures").mkdir(parents=True, exist_ok=True)
-    (build / "figures" / "faults.json").write_text(json.dumps(ROWS, indent=2) + "\n", encoding="utf-8")
-    labtools.save_figures("faults", {"rows": ROWS})
+# Hot upgrades here drain first (an install that fails may restart the node), probes as above.
+HOT = {"hot_upgrade_drain": True, "hot_upgrade_probe_successes": 2}
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     base = tmp_path_factory.mktemp("faults")
-    hosts = "\n".join(f"        {n}:" for n in labtools.NODES)
-    (base / "inventory.yml").write_text(
-        "all:\n  vars:\n    ansible_connection: containers.podman.podman\n"
-        "    ansible_python_interpreter: /usr/bin/python3\n  children:\n"
-        f"    beam_nodes:\n      hosts:\n{hosts}\n    lb:\n      hosts:\n        {LB1}:\n        {LB2}:\n",
-        encoding="utf-8",
-    )
+    labtools.write_inventory(base / "inventory.yml", lbs=(LB1, LB2))
     return base
 
 
@@ -71,16 +54,10 @@ def work(tmp_path_factory):
 
 
 def members(lb):
-    """Every member of beam_nodes on one load balancer: status and admin state (ready/drain/maint)."""
-    text = labtools.haproxy_command("show stat beam_nodes 4 -1", addr=ADMIN[lb]).lstrip("# ")
-    stat = {r["svname"]: r for r in csv.DictReader(io.StringIO(text)) if r["svname"] not in ("", "BACKEND")}
-    state = {}
-    for line in labtools.haproxy_command("show servers state beam_nodes", addr=ADMIN[lb]).splitlines()[2:]:
-        fields = line.split()
-        if len(fields) > 6:
-            bits = int(fields[6])
-            state[fields[3]] = "maint" if bits & 0x27 else "drain" if bits & 0x18 else "ready"
-    return {name: f"{row['status']}/{state.get(name, '?')}" for name, row in stat.items()}
+    """Every member of beam_nodes on one load balancer: "<status>/<admin state>" (ready/drain/maint)."""
+    stat = labtools.backend_servers("beam_nodes", addr=ADMIN[lb])
+    admin = labtools.admin_states("beam_nodes", addr=ADMIN[lb])
+    return {name: f"{row['status']}/{admin.get(name, '?')}" for name, row in stat.items()}
 
 
 def lb_states():
@@ -103,12 +80,14 @@ def versions():
     return {n: labtools.node_get(n, "/")["version"] for n in labtools.NODES}
 
 
-def current(node):
-    return labtools.podman_exec(node, "readlink", f"{ROOT}/current").stdout.strip()
-
-
 def other(version):
     return "1.1.0" if version == "1.0.0" else "1.0.0"
+
+
+def next_target(node):
+    """Once every member serves again: the version node does not run, the next deploy's target."""
+    serving()
+    return other(versions()[node])
 
 
 class Watch:
@@ -118,7 +97,7 @@ class Watch:
     def __init__(self, interval=0.2):
         self.seen = {lb: {} for lb in ADMIN}
         self._stop = False
-        self._thread = __import__("threading").Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self):
@@ -144,49 +123,23 @@ class Load:
     """The load generator through both load balancers (or the first only)."""
 
     def __init__(self, both=True):
-        self.loads = [labtools.BackgroundLoad(600, "--concurrency", "3")]
-        if both:
-            self.loads.append(
-                subprocess.Popen(
-                    [
-                        *labtools.loadgen_command(600, "--concurrency", "3")[:3],
-                        URL2,
-                        "--duration",
-                        "600",
-                        "--concurrency",
-                        "3",
-                    ],
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            )
+        urls = [labtools.LB_URL, URL2] if both else [labtools.LB_URL]
+        self.loads = [labtools.BackgroundLoad(600, "--concurrency", "3", url=url) for url in urls]
 
     def stop(self):
-        summary = self.loads[0].stop()
-        failed, ok, errors = summary["failed"], summary["ok"], dict(summary["errors"])
-        for proc in self.loads[1:]:
-            proc.terminate()
-            out, _ = proc.communicate(timeout=60)
-            other_summary = json.loads(out)
-            failed += other_summary["failed"]
-            ok += other_summary["ok"]
-            for key, value in other_summary["errors"].items():
+        summaries = [load.stop() for load in self.loads]
+        errors = {}
+        for summary in summaries:
+            for key, value in summary["errors"].items():
                 errors[key] = errors.get(key, 0) + value
-        return {"failed": failed, "ok": ok, "errors": errors}
+        return {"failed": sum(s["failed"] for s in summaries), "ok": sum(s["ok"] for s in summaries), "errors": errors}
 
 
 # --- running the playbooks ---------------------------------------------------------------------
 
 
 def env():
-    return dict(
-        os.environ,
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_STDOUT_CALLBACK="default",
-        ANSIBLE_CALLBACK_RESULT_FORMAT="json",
-    )
+    return labtools.playbook_env(ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
 
 
 def start(work, extra, playbook="beamops.deploy.rolling", name="run"):
@@ -226,14 +179,7 @@ def said(stdout):
 
 
 def rolling(version, hosts=None, **extra):
-    return {
-        "rolling_app_name": APP,
-        "rolling_version": version,
-        "rolling_src": tarball(version),
-        **({"beamops_hosts": hosts} if hosts else {}),
-        **FAST,
-        **extra,
-    }
+    return labtools.deploy_vars("rolling", version, **{**({"beamops_hosts": hosts} if hosts else {}), **FAST, **extra})
 
 
 def row(fault, injected_at, outcome, load, message, recover_s=0.0, rerun="", **more):
@@ -257,11 +203,18 @@ def row(fault, injected_at, outcome, load, message, recover_s=0.0, rerun="", **m
     return entry
 
 
+def refused(fault, result, out, injected_at="preflight", since=None, **more):
+    """The row of a run refused before any change: what the user saw is its first line; recovered in the
+    seconds from `since` (time.monotonic(), when the fault was removed) to now."""
+    recover_s = time.monotonic() - since if since is not None else 0.0
+    return row(fault, injected_at, "refused, nothing changed", result, said(out), recover_s=recover_s, **more)
+
+
 def untouched():
     """What a refusal must leave alone: every member's state, every node's current and pid."""
     return {
         "lb": lb_states(),
-        "nodes": {n: (current(n), labtools.node_get(n, "/pid")["pid"]) for n in labtools.NODES},
+        "nodes": {n: (labtools.current_link(n), labtools.node_get(n, "/pid")["pid"]) for n in labtools.NODES},
     }
 
 
@@ -269,7 +222,7 @@ def untouched():
 
 
 def bad_tarballs(base):
-    good = tarball("1.1.0")
+    good = labtools.tarball("1.1.0")
     data = Path(good).read_bytes()
     made = {}
     flipped = bytearray(data)
@@ -315,14 +268,14 @@ def test_bad_tarballs_are_refused_on_every_node_before_any_drain(work):
         assert rc != 0
         assert "refused before any change, on every node" in out, out[-3000:]
         case = "9" if what.startswith(("corrupt", "truncated")) else "10"
-        row(f"{case}. tarball {what}", "preflight (control node)", "refused, nothing changed", result, said(out))
+        refused(f"{case}. tarball {what}", result, out, injected_at="preflight (control node)")
     # A checksum that differs.
     load = Load()
     rc, out = play(work, rolling("1.1.0", rolling_checksum="0" * 64), name="bad")
     result = load.stop()
     assert rc != 0 and "not rolling_checksum" in out
     assert untouched() == before
-    row("9. tarball checksum differs", "preflight (control node)", "refused, nothing changed", result, said(out))
+    refused("9. tarball checksum differs", result, out, injected_at="preflight (control node)")
 
 
 # --- refused before any change: lb, node ---------------------------------------------------------
@@ -340,7 +293,7 @@ def test_lb_socket_unreachable_at_preflight_is_refused(work):
         labtools.podman_exec(LB1, "mv", "/run/haproxy/admin.sock.away", "/run/haproxy/admin.sock")
     assert rc != 0 and "Cannot connect to the HAProxy admin socket" in out, out[-3000:]
     assert untouched() == before
-    row("3. LB admin socket unreachable", "preflight", "refused, nothing changed", result, said(out))
+    refused("3. LB admin socket unreachable", result, out)
 
 
 def test_second_lb_down_at_preflight_is_refused(work):
@@ -357,20 +310,12 @@ def test_second_lb_down_at_preflight_is_refused(work):
     assert rc != 0 and LB2 in out, out[-3000:]
     assert untouched()["nodes"] == before
     serving()
-    row(
-        "5. second LB down (HAProxy stopped)",
-        "preflight",
-        "refused, nothing changed",
-        result,
-        said(out),
-        recover_s=time.monotonic() - started,
-        rerun="HAProxy started again: every member UP (its own checks)",
-    )
+    rerun = "HAProxy started again: every member UP (its own checks)"
+    refused("5. second LB down (HAProxy stopped)", result, out, since=started, rerun=rerun)
 
 
 def test_node_down_is_refused_with_the_host_named(work):
-    serving()
-    target = other(versions()[N1])
+    target = next_target(N1)
     labtools.stop_node(N3)
     try:
         load = Load()
@@ -379,24 +324,15 @@ def test_node_down_is_refused_with_the_host_named(work):
         assert rc != 0 and f"{N3} runs no {APP} node" in out, out[-3000:]
     finally:
         labtools.start_node(N3)
-    started = time.monotonic()
-    row(
-        "6. a node down before the deploy",
-        "preflight",
-        "refused, nothing changed",
-        result,
-        said(out),
-        recover_s=time.monotonic() - started,
-        rerun="node started again; rolling_start_stopped=true would start it",
-    )
+    rerun = "node started again; rolling_start_stopped=true would start it"
+    refused("6. a node down before the deploy", result, out, since=time.monotonic(), rerun=rerun)
 
 
 # --- two deploys at once, two load balancers ----------------------------------------------------
 
 
 def test_second_deploy_is_refused_by_the_lock_and_both_lbs_drain_and_ready(work):
-    serving()
-    target = other(versions()[N1])
+    target = next_target(N1)
     load = Load()
     watch = Watch()
     first = start(work, rolling(target, N1), name="first")
@@ -438,7 +374,7 @@ def test_second_deploy_is_refused_by_the_lock_and_both_lbs_drain_and_ready(work)
 
 
 def complete_current(node):
-    link = current(node)
+    link = labtools.current_link(node)
     version = link.rsplit("/", 1)[-1]
     for path in (f"bin/{APP}", f"releases/{version}/{APP}.rel"):
         assert labtools.path_exists(node, f"{ROOT}/current/{path}"), f"{node}: current -> {link} lacks {path}"
@@ -446,8 +382,7 @@ def complete_current(node):
 
 
 def test_killed_run_is_completed_by_a_plain_rerun(work):
-    serving()
-    target = other(versions()[N2])
+    target = next_target(N2)
     flag = work / "drained"
     extra = rolling(
         target, N2, rolling_hooks={"after_drain": str(HOOKS / "flag.yml")}, faults_flag=str(flag), faults_victim=N2
@@ -492,8 +427,7 @@ def test_killed_run_is_completed_by_a_plain_rerun(work):
 
 def test_lb_lost_after_the_drain(work):
     # Back within the bounded wait: readied, the run completes.
-    serving()
-    target = other(versions()[N3])
+    target = next_target(N3)
     hooks = {"before_ready": str(HOOKS / "lb_away.yml")}
     load = Load()
     proc = start(work, rolling(target, N3, rolling_hooks=hooks, faults_victim=N3), name="lb-back")
@@ -517,8 +451,7 @@ def test_lb_lost_after_the_drain(work):
     )
 
     # Gone longer than the bounded wait: the run fails naming the member; a plain re-run readies it.
-    serving()
-    target = other(versions()[N3])
+    target = next_target(N3)
     load = Load()
     rc, out = play(
         work, rolling(target, N3, rolling_hooks=hooks, faults_victim=N3, rolling_lb_retry_timeout=9), name="lb-lost"
@@ -547,8 +480,7 @@ def test_lb_lost_after_the_drain(work):
 
 
 def test_haproxy_reload_while_draining(work):
-    serving()
-    target = other(versions()[N1])
+    target = next_target(N1)
     load = Load()
     watch = Watch()
     rc, out = play(
@@ -615,7 +547,7 @@ def test_slow_start_is_rolled_back_and_stops_the_rollout(work):
 
 def test_disk_full_during_unpack(work):
     serving()
-    before_link = current(N3)
+    before_link = labtools.current_link(N3)
     free = int(labtools.podman_exec(N3, "df", "--output=avail", "-B1", f"{ROOT}/releases").stdout.split()[-1])
     labtools.podman_exec(N3, "fallocate", "-l", str(max(0, free - 2 * 1024 * 1024)), f"{ROOT}/releases/.ballast")
     try:
@@ -624,7 +556,7 @@ def test_disk_full_during_unpack(work):
         result = load.stop()
         assert rc != 0 and "rolled back" in out, out[-3000:]
         message = said(out)
-        assert current(N3) == before_link
+        assert labtools.current_link(N3) == before_link
         assert not labtools.path_exists(N3, f"{ROOT}/releases/1.3.0")
         assert labtools.podman_exec(N3, "find", ROOT, "-name", ".beamops-tmp-*").stdout.strip() == ""
     finally:
@@ -654,18 +586,16 @@ def test_vm_killed_between_install_and_make_permanent(work):
         rc, out = play(work, rolling("1.1.0", N1), name="to-110")
         assert rc == 0, out[-3000:]
     serving()
-    extra = {
-        "hot_upgrade_app_name": APP,
-        "hot_upgrade_version": "1.2.0",
-        "hot_upgrade_src": tarball("1.2.0"),
-        "hot_upgrade_drain": True,
-        "hot_upgrade_probe_successes": 2,
-        "hot_upgrade_hooks": {"after_install": str(HOOKS / "vm_kill.yml")},
-        "faults_victim": N1,
-    }
+    extra = labtools.deploy_vars(
+        "hot_upgrade",
+        "1.2.0",
+        **HOT,
+        beamops_hosts=N1,
+        hot_upgrade_hooks={"after_install": str(HOOKS / "vm_kill.yml")},
+        faults_victim=N1,
+    )
     load = Load()
     started = time.monotonic()
-    extra["beamops_hosts"] = N1
     rc, out = play(work, extra, playbook="beamops.deploy.hot_upgrade", name="hot-kill")
     seconds = time.monotonic() - started
     result = load.stop()
@@ -686,8 +616,7 @@ def test_vm_killed_between_install_and_make_permanent(work):
 
 
 def test_flapping_health_is_never_counted_healthy(work):
-    serving()
-    target = other(versions()[N2])
+    target = next_target(N2)
     labtools.podman_exec(N2, "rm", "-f", "/tmp/beamops-flap.stop")
     labtools.podman_cp(str(labtools.LAB_DIR / "flapping_http.py"), f"{N2}:/tmp/flapping_http.py")
     follow = ["/tmp/beamops-flap.stop", "http://127.0.0.1:8080/health"]
@@ -724,9 +653,8 @@ def test_flapping_health_is_never_counted_healthy(work):
 
 def set_state(node, state):
     """`set server beam_nodes/<node> state <state>` on both load balancers."""
-    for lb, addr in ADMIN.items():
-        answer = labtools.haproxy_command(f"set server beam_nodes/{node} state {state}", addr=addr).strip()
-        assert not answer, f"{lb}: {answer}"
+    for addr in ADMIN.values():
+        labtools.set_member_state(node, state, addr=addr)
 
 
 def cold_restart(node):
@@ -750,8 +678,7 @@ def cold_restart(node):
 
 
 def sessions(lb, node):
-    text = labtools.haproxy_command("show stat beam_nodes 4 -1", addr=ADMIN[lb]).lstrip("# ")
-    row = next(r for r in csv.DictReader(io.StringIO(text)) if r["svname"] == node)
+    row = labtools.backend_servers(addr=ADMIN[lb])[node]
     return int(row["scur"] or 0) + int(row["qcur"] or 0)
 
 
@@ -763,7 +690,7 @@ def node_view(node):
     return {
         "running": info["node"]["running_version"],
         "serving": labtools.node_get(node, "/")["version"],
-        "current": current(node).rsplit("/", 1)[-1],
+        "current": labtools.current_link(node).rsplit("/", 1)[-1],
         "boots": info.get("start_script_version"),
     }
 
@@ -783,12 +710,6 @@ def test_mixed_sequence_cold_hot_cold_hot_rollback(work):
     module's state=rolled_back: a downgrade through the relup), on node1 under load. After each step
     node1 runs exactly the version asked for, current names it, and a cold restart boots it."""
     serving()
-    hot = {
-        "hot_upgrade_app_name": APP,
-        "hot_upgrade_drain": True,
-        "hot_upgrade_probe_successes": 2,
-        "beamops_hosts": N1,
-    }
     steps = [
         ("cold deploy 1.1.0 (rolling)", "1.1.0", "beamops.deploy.rolling", rolling("1.1.0", N1)),
         (
@@ -802,7 +723,7 @@ def test_mixed_sequence_cold_hot_cold_hot_rollback(work):
             "hot upgrade 1.2.0 again (hot_upgrade playbook)",
             "1.2.0",
             "beamops.deploy.hot_upgrade",
-            {**hot, "hot_upgrade_version": "1.2.0", "hot_upgrade_src": tarball("1.2.0")},
+            labtools.deploy_vars("hot_upgrade", "1.2.0", **HOT, beamops_hosts=N1),
         ),
     ]
     load = Load()
@@ -846,9 +767,8 @@ def test_mixed_sequence_cold_hot_cold_hot_rollback(work):
 
 
 def test_cases_proved_elsewhere():
-    build = Path(os.environ.get("BEAMOPS_BUILD_DIR", labtools.LAB_DIR.parent / ".build"))
     rolling_figures = {}
-    for path in sorted((build / "figures").glob("*-rolling.json")):
+    for path in sorted(labtools.figures_dir().glob("*-rolling.json")):
         rolling_figures = json.loads(path.read_text())
         break
     unhealthy = rolling_figures.get("beamops.deploy.rolling 1.1.0-unhealthy", {})
