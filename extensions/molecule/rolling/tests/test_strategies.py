@@ -9,13 +9,12 @@ wrote them) with the node role's defaults, and check that no module wrote an ~/.
 """
 
 import json
-import os
 from pathlib import Path
 
 import labtools
 import pytest
 
-SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
+SCENARIO = labtools.scenario_dir(__file__)
 ERLANG = labtools.APP
 CANARY = labtools.NODES[0]
 FIGURES, figures = labtools.scenario_figures("rolling")
@@ -31,50 +30,48 @@ def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("reports")
 
 
-def tarball(app, version):
-    return f"{labtools.RELEASES_DIR}/{app}-{version}.tar.gz"
-
-
-def deploy_under_load(inventory, playbook, extra_vars, duration=400, label=None):
+def deploy_under_load(inventory, strategy, version, report, app=ERLANG, label=None, **more):
+    """The strategy's playbook (beamops.deploy.<strategy>) deploying app's sample tarball at version under
+    load, its report written to report; the load and the report's step times go to the figures."""
     labtools.wait_servers_up()
-    load = labtools.BackgroundLoad(duration, "--concurrency", "6")
-    result = labtools.run_playbook(playbook, inventory, extra_vars)
+    load = labtools.BackgroundLoad(400, "--concurrency", "6")
+    extra_vars = labtools.deploy_vars(strategy, version, app=app, **{f"{strategy}_report_path": str(report)}, **more)
+    result = labtools.run_playbook(f"beamops.deploy.{strategy}", inventory, extra_vars)
     summary = load.stop()
-    version = extra_vars.get("rolling_version") or extra_vars.get("hot_upgrade_version")
-    report = extra_vars.get("rolling_report_path") or extra_vars.get("hot_upgrade_report_path")
     steps = {}
-    if report and Path(report).exists():
+    if Path(report).exists():
         steps = {
             h["host"]: {s["step"]: s["seconds"] for s in h["steps"]}
             for h in json.loads(Path(report).read_text())["hosts"]
         }
-    FIGURES[label or f"{playbook} {version}"] = {
+    FIGURES[label or f"beamops.deploy.{strategy} {version}"] = {
         **{k: summary[k] for k in ("ok", "failed", "errors", "latency_ms", "versions", "duration_s")},
         "steps": steps,
     }
     return result, summary
 
 
+def kept_every_request(result, load, *versions):
+    """The run succeeded, the load through HAProxy lost no request, and each version given answered some."""
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert load["failed"] == 0, load["first_failures"]
+    assert set(versions) <= set(load["versions"]), load["versions"]
+
+
 def current_link(node, app):
-    return labtools.podman_exec(node, "readlink", f"/opt/{app}/current").stdout.strip()
+    return labtools.current_link(node, f"/opt/{app}")
 
 
 def test_rolling_cold_deploy_keeps_every_request(inventory, workdir):
     report = workdir / "rolling-1.1.0.json"
     result, load = deploy_under_load(
         inventory,
-        "beamops.deploy.rolling",
-        {
-            "rolling_app_name": ERLANG,
-            "rolling_version": "1.1.0",
-            "rolling_src": tarball(ERLANG, "1.1.0"),
-            "rolling_report_path": str(report),
-            "rolling_hooks": {"after_ready": str(SCENARIO / "hooks" / "after_ready.yml")},
-        },
+        "rolling",
+        "1.1.0",
+        report,
+        rolling_hooks={"after_ready": str(SCENARIO / "hooks" / "after_ready.yml")},
     )
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert load["failed"] == 0, load["first_failures"]
-    assert {"1.0.0", "1.1.0"} <= set(load["versions"])
+    kept_every_request(result, load, "1.0.0", "1.1.0")
     for node in labtools.NODES:
         mark = labtools.podman_exec(node, "cat", "/tmp/beamops-after-ready-hook").stdout.split()
         assert mark == ["1.1.0", node]
@@ -97,12 +94,7 @@ def test_rolling_rerun_is_a_no_op(inventory, workdir):
     result = labtools.run_playbook(
         "beamops.deploy.rolling",
         inventory,
-        {
-            "rolling_app_name": ERLANG,
-            "rolling_version": "1.1.0",
-            "rolling_src": tarball(ERLANG, "1.1.0"),
-            "rolling_report_path": str(report),
-        },
+        labtools.deploy_vars("rolling", "1.1.0", rolling_report_path=str(report)),
     )
     assert result.returncode == 0, result.stdout[-3000:]
     counters = labtools.recap(result.stdout)
@@ -113,18 +105,8 @@ def test_rolling_rerun_is_a_no_op(inventory, workdir):
 
 def test_hot_upgrade_in_place_keeps_pids_state_and_requests(inventory, workdir):
     before = labtools.app_state()
-    result, load = deploy_under_load(
-        inventory,
-        "beamops.deploy.hot_upgrade",
-        {
-            "hot_upgrade_app_name": ERLANG,
-            "hot_upgrade_version": "1.2.0",
-            "hot_upgrade_src": tarball(ERLANG, "1.2.0"),
-            "hot_upgrade_report_path": str(workdir / "hot-1.2.0.json"),
-        },
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert load["failed"] == 0, load["first_failures"]
+    result, load = deploy_under_load(inventory, "hot_upgrade", "1.2.0", workdir / "hot-1.2.0.json")
+    kept_every_request(result, load)
     assert labtools.app_state_lost(before, "1.2.0", "map_v2") == []
     steps = [h["steps"] for h in json.loads((workdir / "hot-1.2.0.json").read_text())["hosts"]]
     assert all([s["step"] for s in host] == ["deploy", "probe"] for host in steps), steps
@@ -138,16 +120,7 @@ def test_failed_probe_on_the_canary_rolls_it_back_and_stops_the_rollout(inventor
     report = workdir / "rolling-unhealthy.json"
     untouched = {node: current_link(node, ERLANG) for node in labtools.NODES[1:]}
     result, load = deploy_under_load(
-        inventory,
-        "beamops.deploy.rolling",
-        {
-            "rolling_app_name": ERLANG,
-            "rolling_version": "1.1.0-unhealthy",
-            "rolling_src": tarball(ERLANG, "1.1.0-unhealthy"),
-            "rolling_probe_retries": 3,
-            "rolling_probe_timeout": 15,
-            "rolling_report_path": str(report),
-        },
+        inventory, "rolling", "1.1.0-unhealthy", report, rolling_probe_retries=3, rolling_probe_timeout=15
     )
     assert result.returncode != 0
     assert load["failed"] == 0, load["first_failures"]
@@ -167,19 +140,8 @@ def test_failed_probe_on_the_canary_rolls_it_back_and_stops_the_rollout(inventor
 def test_elixir_release_rolls_from_v1_to_v2(inventory, workdir):
     first = labtools.run_playbook(str(SCENARIO / "elixir_first.yml"), inventory, {})
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
-    result, load = deploy_under_load(
-        inventory,
-        "beamops.deploy.rolling",
-        {
-            "rolling_app_name": "beamops_ex",
-            "rolling_version": "2.0.0",
-            "rolling_src": tarball("beamops_ex", "2.0.0"),
-            "rolling_report_path": str(workdir / "rolling-ex.json"),
-        },
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert load["failed"] == 0, load["first_failures"]
-    assert {"1.0.0", "2.0.0"} <= set(load["versions"])
+    result, load = deploy_under_load(inventory, "rolling", "2.0.0", workdir / "rolling-ex.json", app="beamops_ex")
+    kept_every_request(result, load, "1.0.0", "2.0.0")
     for node in labtools.NODES:
         assert labtools.node_get(node, "/")["version"] == "2.0.0"
 
@@ -194,7 +156,12 @@ def switch_to_stock(inventory, app, version, replaces):
     result = labtools.run_playbook(
         str(SCENARIO / "stock_first.yml"),
         inventory,
-        {"stock_app": app, "stock_version": version, "stock_src": tarball(app, version), "stock_replaces": replaces},
+        {
+            "stock_app": app,
+            "stock_version": version,
+            "stock_src": labtools.tarball(version, app),
+            "stock_replaces": replaces,
+        },
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     labtools.wait_servers_up()
@@ -204,6 +171,20 @@ def stock_info(node, app):
     """release_info as the app's own user: an independent reader of what the node runs."""
     args = {"name": app, "root": f"/opt/{app}"}
     return labtools.run_module(node, "beamops.deploy.release_info", args, become_user=app)
+
+
+def stock_deploy(inventory, workdir, strategy, app):
+    """A stock release from 0.1.0 to 0.2.0 by strategy under load: the run succeeds, no request is lost
+    and both versions answer."""
+    result, load = deploy_under_load(
+        inventory,
+        strategy,
+        "0.2.0",
+        workdir / f"{strategy}-{app}.json",
+        app=app,
+        label=f"{app} {strategy} 0.1.0 -> 0.2.0",
+    )
+    kept_every_request(result, load, "0.1.0", "0.2.0")
 
 
 def unit_of_its_own_user(node, app):
@@ -218,20 +199,7 @@ def unit_of_its_own_user(node, app):
 
 def test_stock_mix_release_rolls_cold_as_generated(inventory, workdir):
     switch_to_stock(inventory, STOCK_MIX, "0.1.0", [ERLANG, "beamops_ex"])
-    result, load = deploy_under_load(
-        inventory,
-        "beamops.deploy.rolling",
-        {
-            "rolling_app_name": STOCK_MIX,
-            "rolling_version": "0.2.0",
-            "rolling_src": tarball(STOCK_MIX, "0.2.0"),
-            "rolling_report_path": str(workdir / "rolling-stock-mix.json"),
-        },
-        label="stock_mix rolling 0.1.0 -> 0.2.0",
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert load["failed"] == 0, load["first_failures"]
-    assert {"0.1.0", "0.2.0"} <= set(load["versions"])
+    stock_deploy(inventory, workdir, "rolling", STOCK_MIX)
     for node in labtools.NODES:
         answer = labtools.node_get(node, "/")
         assert answer["version"] == "0.2.0"
@@ -259,20 +227,7 @@ def test_stock_rebar3_release_hot_upgrades_in_place(inventory, workdir):
         # -setcookie as rebar3 wrote it in config/vm.args.
         assert info["node"]["cookie_source"] == "vm_args"
         before[node] = (labtools.node_get(node, "/"), unit_of_its_own_user(node, STOCK_REBAR3)["MainPID"])
-    result, load = deploy_under_load(
-        inventory,
-        "beamops.deploy.hot_upgrade",
-        {
-            "hot_upgrade_app_name": STOCK_REBAR3,
-            "hot_upgrade_version": "0.2.0",
-            "hot_upgrade_src": tarball(STOCK_REBAR3, "0.2.0"),
-            "hot_upgrade_report_path": str(workdir / "hot-stock-rebar3.json"),
-        },
-        label="stock_rebar3 hot_upgrade 0.1.0 -> 0.2.0",
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert load["failed"] == 0, load["first_failures"]
-    assert {"0.1.0", "0.2.0"} <= set(load["versions"])
+    stock_deploy(inventory, workdir, "hot_upgrade", STOCK_REBAR3)
     for node, (answer, main_pid) in before.items():
         after = labtools.node_get(node, "/")
         assert after["version"] == "0.2.0"
