@@ -48,6 +48,14 @@ def run_load(duration: float, *extra: str) -> dict:
     return json.loads(out.stdout)
 
 
+def kept_every_request(run: subprocess.CompletedProcess, load: dict, *versions: str) -> None:
+    """Assert that a playbook run succeeded while the load through HAProxy lost no request, and that each
+    version given answered some of it (e.g. the old and the new one of a deploy)."""
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert load["failed"] == 0, load.get("first_failures")
+    assert set(versions) <= set(load["versions"]), load["versions"]
+
+
 class BackgroundLoad:
     """The load generator running while something else happens; stop() returns the summary."""
 

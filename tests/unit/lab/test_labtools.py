@@ -147,3 +147,15 @@ def test_run_report_reads_the_paths_a_run_printed_in_either_quoting(output, tmp_
     assert report == {"outcome": "ok"} and summary == tmp_path / "a-1.md"
     with pytest.raises(AssertionError, match="printed no report paths"):
         labtools.run_report("PLAY RECAP")
+
+
+def test_kept_every_request_fails_on_a_failed_run_a_lost_request_or_a_version_never_seen():
+    ok = subprocess.CompletedProcess(["ansible-playbook"], 0, "PLAY RECAP", "")
+    load = {"failed": 0, "versions": {"1.0.0": 5, "1.1.0": 7}}
+    labtools.kept_every_request(ok, load, "1.0.0", "1.1.0")
+    with pytest.raises(AssertionError, match="fatal"):
+        labtools.kept_every_request(subprocess.CompletedProcess([], 2, "fatal: [n1]", ""), load)
+    with pytest.raises(AssertionError, match="reset"):
+        labtools.kept_every_request(ok, {**load, "failed": 1, "first_failures": ["reset"]})
+    with pytest.raises(AssertionError):
+        labtools.kept_every_request(ok, load, "1.2.0")

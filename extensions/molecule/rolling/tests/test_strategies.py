@@ -51,13 +51,6 @@ def deploy_under_load(inventory, strategy, version, report, app=ERLANG, label=No
     return result, summary
 
 
-def kept_every_request(result, load, *versions):
-    """The run succeeded, the load through HAProxy lost no request, and each version given answered some."""
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert load["failed"] == 0, load["first_failures"]
-    assert set(versions) <= set(load["versions"]), load["versions"]
-
-
 def current_link(node, app):
     return labtools.current_link(node, f"/opt/{app}")
 
@@ -71,7 +64,7 @@ def test_rolling_cold_deploy_keeps_every_request(inventory, workdir):
         report,
         rolling_hooks={"after_ready": str(SCENARIO / "hooks" / "after_ready.yml")},
     )
-    kept_every_request(result, load, "1.0.0", "1.1.0")
+    labtools.kept_every_request(result, load, "1.0.0", "1.1.0")
     for node in labtools.NODES:
         mark = labtools.podman_exec(node, "cat", "/tmp/beamops-after-ready-hook").stdout.split()
         assert mark == ["1.1.0", node]
@@ -106,7 +99,7 @@ def test_rolling_rerun_is_a_no_op(inventory, workdir):
 def test_hot_upgrade_in_place_keeps_pids_state_and_requests(inventory, workdir):
     before = labtools.app_state()
     result, load = deploy_under_load(inventory, "hot_upgrade", "1.2.0", workdir / "hot-1.2.0.json")
-    kept_every_request(result, load)
+    labtools.kept_every_request(result, load)
     assert labtools.app_state_lost(before, "1.2.0", "map_v2") == []
     steps = [h["steps"] for h in json.loads((workdir / "hot-1.2.0.json").read_text())["hosts"]]
     assert all([s["step"] for s in host] == ["deploy", "probe"] for host in steps), steps
@@ -141,7 +134,7 @@ def test_elixir_release_rolls_from_v1_to_v2(inventory, workdir):
     first = labtools.run_playbook(str(SCENARIO / "elixir_first.yml"), inventory, {})
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
     result, load = deploy_under_load(inventory, "rolling", "2.0.0", workdir / "rolling-ex.json", app="beamops_ex")
-    kept_every_request(result, load, "1.0.0", "2.0.0")
+    labtools.kept_every_request(result, load, "1.0.0", "2.0.0")
     for node in labtools.NODES:
         assert labtools.node_get(node, "/")["version"] == "2.0.0"
 
@@ -184,7 +177,7 @@ def stock_deploy(inventory, workdir, strategy, app):
         app=app,
         label=f"{app} {strategy} 0.1.0 -> 0.2.0",
     )
-    kept_every_request(result, load, "0.1.0", "0.2.0")
+    labtools.kept_every_request(result, load, "0.1.0", "0.2.0")
 
 
 def unit_of_its_own_user(node, app):
