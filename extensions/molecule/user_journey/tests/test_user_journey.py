@@ -193,7 +193,7 @@ def test_capacity_bound_refuses_a_batch_before_its_drain(infra):
     """One member already in maintenance and a bound of 1 (25 % of 4): the canary would make 2."""
     labtools.wait_servers_up()
     held = labtools.NODES[3]
-    labtools.haproxy_command(f"set server beam_nodes/{held} state maint")
+    labtools.set_member_state(held, "maint")
     try:
         before = snapshot_running()
         result = play(infra, "beamops.deploy.rolling", *given("rolling", "1.1.0"))
@@ -203,7 +203,7 @@ def test_capacity_bound_refuses_a_batch_before_its_drain(infra):
         assert f"{held} already out" in result.stdout and "allows 1" in result.stdout, result.stdout[-3000:]
         assert snapshot_running() == before
         # A batch larger than the bound is refused the same way, with every member in rotation.
-        labtools.haproxy_command(f"set server beam_nodes/{held} state ready")
+        labtools.set_member_state(held, "ready")
         labtools.wait_servers_up()
         wide = play(
             infra,
@@ -215,7 +215,7 @@ def test_capacity_bound_refuses_a_batch_before_its_drain(infra):
         assert "would leave 2 of the 4 members" in wide.stdout, wide.stdout[-3000:]
         assert snapshot_running() == {n: (s if n != held else ("UP", s[1])) for n, s in before.items()}
     finally:
-        labtools.haproxy_command(f"set server beam_nodes/{held} state ready")
+        labtools.set_member_state(held, "ready")
         labtools.wait_servers_up()
 
 
