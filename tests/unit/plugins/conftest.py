@@ -301,10 +301,11 @@ def write_tarball(path, members, gzipped=True) -> str:
     return str(path)
 
 
-def release_members(name="app", version="1.0.0", extra=b"", apps=None, omit=(), files=0) -> list:
+def release_members(name="app", version="1.0.0", extra=b"", apps=None, omit=(), files=0, more=()) -> list:
     """The members of a relx-like release: bin/<name>, releases/<vsn>/<name>.rel naming its applications,
     one lib/<app>-<vsn>/ per application, and a releases/COOKIE readable by its owner only. Like relx's,
-    the start script has its version written into it (REL_VSN), which a cold start boots."""
+    the start script has its version written into it (REL_VSN), which a cold start boots. `more`: members
+    to add (name, data, mode), e.g. a hostile one."""
     apps = apps if apps is not None else [("kernel", "8.5.3"), (name, version)]
     app_terms = ",".join(f'{{{app},"{vsn}"}}' for app, vsn in apps)
     rel = f'{{release,{{"{name}","{version}"}},{{erts,"13.1.5"}},[{app_terms}]}}.\n'.encode() + extra
@@ -315,12 +316,13 @@ def release_members(name="app", version="1.0.0", extra=b"", apps=None, omit=(), 
     ]
     members += [(f"lib/{app}-{vsn}/ebin/{app}.app", b"{application, x, []}.\n", 0o644) for app, vsn in apps]
     members += [(f"lib/{name}-{version}/ebin/m{i}.beam", b"beam" * 10, 0o644) for i in range(files)]
+    members += list(more)
     return [m for m in members if not any(m[0].startswith(prefix) for prefix in omit)]
 
 
 @pytest.fixture
 def release_tarball():
-    """release_tarball(path, name="app", version="1.0.0", extra=b"", apps=None, omit=(), files=0) -> path
+    """release_tarball(path, name="app", version="1.0.0", extra=b"", apps=None, omit=(), files=0, more=()) -> path
     of a reproducible release tarball (see release_members)."""
 
     def make(path, name="app", version="1.0.0", **kw):
