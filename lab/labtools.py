@@ -36,6 +36,13 @@ APP_ROOT = "/opt/beamops_sample"
 RELEASES_DIR = os.environ.get("BEAMOPS_RELEASES_DIR", str(LAB_DIR.parent / ".build" / "releases"))
 
 
+def lab_vars() -> dict:
+    """The lab's settings shared with its playbooks (lab/vars.yml: backend, groups, ports ...)."""
+    import yaml  # noqa: PLC0415 - the lab's tests have PyYAML; the rest of this module needs only the stdlib
+
+    return yaml.safe_load((LAB_DIR / "vars.yml").read_text(encoding="utf-8"))
+
+
 def loadgen_command(duration: float, *extra: str, url: str = LB_URL) -> list[str]:
     return [sys.executable, str(LAB_DIR / "loadgen.py"), "--url", url, "--duration", str(duration), *extra]
 

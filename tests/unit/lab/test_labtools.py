@@ -159,3 +159,9 @@ def test_kept_every_request_fails_on_a_failed_run_a_lost_request_or_a_version_ne
         labtools.kept_every_request(ok, {**load, "failed": 1, "first_failures": ["reset"]})
     with pytest.raises(AssertionError):
         labtools.kept_every_request(ok, load, "1.2.0")
+
+
+def test_lab_vars_are_the_labs_own_settings():
+    settings = labtools.lab_vars()
+    assert settings["lab_haproxy_backend"] == "beam_nodes"
+    assert isinstance(settings["lab_node_http_port"], int)

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import labtools
 import pytest
-import yaml
 
 HERE = Path(__file__).resolve().parent
-BACKEND = yaml.safe_load((labtools.LAB_DIR / "vars.yml").read_text())["lab_haproxy_backend"]
+BACKEND = labtools.lab_vars()["lab_haproxy_backend"]
 VICTIM = labtools.NODES[2]
 # Half of the requests are slow (1-3 s, longer than `bin/<rel> stop` takes to reach the node): a node
 # stopped while serving holds some, and cuts them.

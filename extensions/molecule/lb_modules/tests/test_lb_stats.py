@@ -18,19 +18,12 @@ from pathlib import Path
 
 import labtools
 import pytest
-import yaml
 
-BACKEND = yaml.safe_load((labtools.LAB_DIR / "vars.yml").read_text())["lab_haproxy_backend"]
-FIGURES: dict = {}
+BACKEND = labtools.lab_vars()["lab_haproxy_backend"]
+FIGURES, figures = labtools.scenario_figures("lb_modules-stats")
 # Seconds from starting the ad-hoc `ansible` run to the module's first read: the load starts after it.
 STARTUP_S = 12.0
 LOAD_S = 8.0
-
-
-@pytest.fixture(scope="module", autouse=True)
-def figures():
-    yield FIGURES
-    labtools.save_figures("lb_modules-stats", FIGURES)
 
 
 def lb_stats(args: dict, check_mode: bool = False) -> dict:
