@@ -1,7 +1,8 @@
 # Copyright: (c) 2026, beamops.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Galaxy's own import of the built collection tarball, as `make lint` runs it (galaxy-importer, in its
-venv, without the checks that need containers: see .config/galaxy-importer.cfg).
+venv, without the checks that need containers: see .config/galaxy-importer.cfg), and a check that the
+tarball ships no development-only file and no test importing one.
 
 Usage: python galaxy_import.py TARBALL WORKDIR. Exits 1 when the importer fails or logs any warning or
 error. Its full result (importer_result.json) and log are left in WORKDIR.
@@ -15,6 +16,7 @@ the built artifact as it is. Drop that step together with the first real `reposi
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -26,6 +28,10 @@ import time
 from pathlib import Path
 
 CONFIG = Path(__file__).resolve().parents[1] / ".config" / "galaxy-importer.cfg"
+# What only development uses: never in the artifact, and no shipped test may import it.
+DEV_ONLY = ("lab/", "samples/", "scripts/", "extensions/", "benchmarks/", "ee/", "beamops-reports/", ".build/")
+# What a shipped test may import besides the standard library (yaml: a dependency of ansible-core).
+TEST_IMPORTS = {"pytest", "ansible", "ansible_collections", "yaml"}
 
 
 def with_repository(tarball: Path, workdir: Path, repository: str) -> Path:
@@ -43,8 +49,32 @@ def with_repository(tarball: Path, workdir: Path, repository: str) -> Path:
     return copy
 
 
+def dev_only_content(tarball: Path) -> list[str]:
+    """Development-only files in the artifact, and shipped tests importing anything but the standard
+    library, pytest, Ansible and this collection (the lab's tools, say)."""
+    found = []
+    with tarfile.open(tarball, "r:gz") as tar:
+        for member in tar.getmembers():
+            if member.name.startswith(DEV_ONLY):
+                found.append(f"{member.name} is development-only")
+            elif member.name.startswith("tests/") and member.name.endswith(".py"):
+                tree = ast.parse(tar.extractfile(member).read(), member.name)
+                for node in ast.walk(tree):
+                    names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                    if isinstance(node, ast.ImportFrom) and node.level == 0:
+                        names = [node.module]
+                    for name in names:
+                        top = name.split(".")[0]
+                        if top not in sys.stdlib_module_names and top not in TEST_IMPORTS:
+                            found.append(f"{member.name} imports {name}, which the collection does not ship")
+    return found
+
+
 def main(tarball: Path, workdir: Path) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
+    shipped_dev = dev_only_content(tarball)
+    for line in shipped_dev:
+        print(f"galaxy-importer: {tarball.name}: {line}")
     with tarfile.open(tarball, "r:gz") as tar:
         info = json.load(tar.extractfile("MANIFEST.json"))["collection_info"]
     checked = tarball
@@ -72,6 +102,7 @@ def main(tarball: Path, workdir: Path) -> int:
     (workdir / "importer.log").write_text(log, encoding="utf-8")
     findings = [line for line in log.splitlines() if re.match(r"(WARNING|ERROR|CRITICAL)\b", line)]
     ok = run.returncode == 0 and "Importer processing completed successfully" in log and not findings
+    ok = ok and not shipped_dev
     for line in findings:
         print(f"galaxy-importer: {line}")
     verdict = "passed" if ok else f"FAILED (exit {run.returncode}; log: {workdir / 'importer.log'})"
