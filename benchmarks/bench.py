@@ -61,6 +61,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--slow-ratio", type=float, default=0.2, help="share of slow requests (default %(default)s)")
     parser.add_argument("--out", default=None, help="output directory (default .build/bench)")
     parser.add_argument("--keep-lab", action="store_true", help="leave the lab up at the end")
+    parser.add_argument(
+        "--connection",
+        choices=("ssh", "podman"),
+        default=os.environ.get("BENCH_CONNECTION", "ssh"),
+        help="how every variant reaches the hosts: ssh (as production: pipelining, ControlPersist; the floor "
+        "over the same SSH master connections) or podman (podman exec/cp) (default %(default)s)",
+    )
+    parser.add_argument(
+        "--ssh-base-port",
+        type=int,
+        default=int(os.environ.get("BENCH_SSH_BASE_PORT", "47000")),
+        help="SSH ports on 127.0.0.1: the load balancer's, then node N's at base+N (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.variants.split(",")) - set(VARIANTS)
     if unknown:
@@ -90,13 +103,19 @@ def median(values: list[float]) -> float:
 class Lab:
     """The bench's own lab: PREFIX-node1..N and PREFIX-lb on the network PREFIX-lab, made with podman."""
 
-    def __init__(self, labtools, workdir: Path) -> None:
+    def __init__(self, labtools, workdir: Path, connection: str = "podman", ssh_base_port: int = 47000) -> None:
         self.lt = labtools
         self.nodes = list(labtools.NODES)
         self.lb = labtools.LB
         self.network = f"{labtools.PREFIX}-lab"
+        # The deploys' inventory (SSH or podman) and the podman one the lab is provisioned through.
         self.inventory = workdir / "inventory.yml"
+        self.provision_inventory = workdir / "inventory-podman.yml"
         self.workdir = workdir
+        self.connection = connection
+        self.ssh_ports = {name: ssh_base_port + i for i, name in enumerate([self.lb, *self.nodes])}
+        self.ssh_key = Path(os.environ.get("BEAMOPS_BUILD_DIR", ROOT / ".build")) / "ssh" / "id_ed25519"
+        self.ssh_control_dir = workdir / "ssh-cp"
         half = len(self.nodes) // 2
         self.blue, self.green = self.nodes[:half], self.nodes[half:]
         self.provisioned = False
@@ -110,13 +129,13 @@ class Lab:
         for name in self.nodes:
             self.podman(
                 "run", "-d", "--name", name, "--hostname", name, "--network", self.network,
-                "--systemd=always", NODE_IMAGE, "/sbin/init",
+                "-p", f"127.0.0.1:{self.ssh_ports[name]}:22", "--systemd=always", NODE_IMAGE, "/sbin/init",
             )  # fmt: skip
         for attempt in range(1, 6):  # a port of the previous bench lab may take a moment to be free
             run = self.podman(
                 "run", "-d", "--name", self.lb, "--hostname", self.lb, "--network", self.network, "--init",
                 "-p", f"127.0.0.1:{self.lt.LB_URL.rsplit(':', 1)[1]}:8080",
-                "-p", f"127.0.0.1:{self.lt.ADMIN_ADDR[1]}:9999",
+                "-p", f"127.0.0.1:{self.lt.ADMIN_ADDR[1]}:9999", "-p", f"127.0.0.1:{self.ssh_ports[self.lb]}:22",
                 LB_IMAGE, "sleep", "infinity", check=False,
             )  # fmt: skip
             if run.returncode == 0:
@@ -130,18 +149,47 @@ class Lab:
         self.write_inventory()
 
     def write_inventory(self) -> None:
-        def hosts(names: list[str]) -> str:
-            return "".join(f"        {n}:\n" for n in names)
+        def inventory(ssh: bool) -> str:
+            def hosts(names: list[str]) -> str:
+                port = (lambda n: f"          ansible_port: {self.ssh_ports[n]}\n") if ssh else (lambda n: "")
+                return "".join(f"        {n}:\n{port(n)}" for n in names)
 
-        self.inventory.write_text(
-            "all:\n  vars:\n    ansible_connection: containers.podman.podman\n"
-            "    ansible_python_interpreter: /usr/bin/python3\n  children:\n"
-            f"    beam_nodes:\n      hosts:\n{hosts(self.nodes)}"
-            f"    blue:\n      hosts:\n{hosts(self.blue)}"
-            f"    green:\n      hosts:\n{hosts(self.green)}"
-            f"    lb:\n      hosts:\n        {self.lb}:\n",
-            encoding="utf-8",
-        )
+            conn = (
+                "    ansible_connection: ssh\n    ansible_host: 127.0.0.1\n    ansible_user: root\n"
+                f"    ansible_ssh_private_key_file: {self.ssh_key}\n"
+                if ssh
+                else "    ansible_connection: containers.podman.podman\n"
+            )
+            return (
+                f"all:\n  vars:\n{conn}    ansible_python_interpreter: /usr/bin/python3\n  children:\n"
+                f"    beam_nodes:\n      hosts:\n{hosts(self.nodes)}"
+                f"    blue:\n      hosts:\n{hosts(self.blue)}"
+                f"    green:\n      hosts:\n{hosts(self.green)}"
+                f"    lb:\n      hosts:\n{hosts([self.lb])}"
+            )
+
+        self.provision_inventory.write_text(inventory(False), encoding="utf-8")
+        self.inventory.write_text(inventory(self.connection == "ssh"), encoding="utf-8")
+
+    def ssh_argv(self, name: str) -> list[str]:
+        """ssh to a lab host on its published port, through one master connection per host (what Ansible's
+        ControlPersist gives the other variants)."""
+        self.ssh_control_dir.mkdir(mode=0o700, exist_ok=True)
+        return [
+            "ssh", "-i", str(self.ssh_key), "-p", str(self.ssh_ports[name]), "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-o", "ControlMaster=auto", "-o", "ControlPersist=120s",
+            "-o", f"ControlPath={self.ssh_control_dir}/%C", "root@127.0.0.1",
+        ]  # fmt: skip
+
+    def run_on(self, name: str, script: str, stdin_path: str | None = None) -> None:
+        """A shell script on a lab host, over the bench's connection (stdin from a file when given)."""
+        if self.connection == "ssh":
+            argv = [*self.ssh_argv(name), script]
+        else:
+            argv = ["podman", "exec", "-i", name, "sh", "-c", script]
+        with open(stdin_path or os.devnull, "rb") as stdin:
+            subprocess.run(argv, stdin=stdin, check=True, capture_output=True, timeout=300)
 
     def destroy(self) -> None:
         names = [*self.nodes, self.lb]
@@ -179,11 +227,14 @@ class Lab:
 
     def provision(self) -> None:
         env = dict(os.environ, ANSIBLE_FORKS=str(max(5, len(self.nodes) + 1)), ANSIBLE_NOCOLOR="1")
-        argv = ["ansible-playbook", "-i", str(self.inventory), str(ROOT / "lab" / "provision.yml")]
-        run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1800, check=False)
-        (self.workdir / "provision.log").write_text(run.stdout + run.stderr, encoding="utf-8")
-        if run.returncode != 0:
-            raise RuntimeError(f"provisioning the bench lab failed; see {self.workdir / 'provision.log'}")
+        playbooks = ["provision.yml"] + (["ssh.yml"] if self.connection == "ssh" and not self.provisioned else [])
+        for playbook in playbooks:
+            argv = ["ansible-playbook", "-i", str(self.provision_inventory), str(ROOT / "lab" / playbook)]
+            run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1800, check=False)
+            log = self.workdir / f"{Path(playbook).stem}.log"
+            log.write_text(run.stdout + run.stderr, encoding="utf-8")
+            if run.returncode != 0:
+                raise RuntimeError(f"provisioning the bench lab failed; see {log}")
 
 
 class Bench:
@@ -191,7 +242,7 @@ class Bench:
         self.args = args
         self.lt = labtools
         self.workdir = workdir
-        self.lab = Lab(labtools, workdir)
+        self.lab = Lab(labtools, workdir, args.connection, args.ssh_base_port)
         self.runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
         self.segments: list[dict] = []
         self.profile: dict[str, float] = {}
@@ -270,34 +321,34 @@ class Bench:
             return result
 
         def one(node: str) -> None:
-            lt = self.lt
+            lt, run_on = self.lt, self.lab.run_on
             ident = lt.node_identity(node)
-            user, root = ident["user"], lt.APP_ROOT
+            user, root, unit = ident["user"], lt.APP_ROOT, ident["service_name"]
             rel = f"{root}/releases/{version}"
             tmp = f"/tmp/bench-{version}.tar.gz"
             step("drain", lt.set_member_state, node, "drain")
             step("drain", lt.wait_member, node, lambda r: r["scur"] == "0" and r["qcur"] == "0", "drained")
-            step("copy", lt.podman_cp, tarball, f"{node}:{tmp}")
+            step("copy", run_on, node, f"cat > {tmp}", tarball)
             unpack = f"mkdir -p {rel} && tar -xzf {tmp} -C {rel} && chown -R {user}: {rel} && rm -f {tmp}"
-            step("unpack", lt.podman_exec, node, "sh", "-c", unpack)
-            step("stop", lt.stop_node, node)
+            step("unpack", run_on, node, unpack)
+            step("stop", run_on, node, f"systemctl stop {unit}")
             switch = (
                 f"ln -sfn releases/{version} {root}/current.new && chown -h {user}: {root}/current.new"
                 f" && mv -T {root}/current.new {root}/current"
             )
-            step("switch", lt.podman_exec, node, "sh", "-c", switch)
-            step("start", lt.start_node, node)
+            step("switch", run_on, node, switch)
+            step("start", run_on, node, f"systemctl start {unit}")
             health = (
-                "import time, urllib.request as u\n"
+                "python3 -c 'import time, urllib.request as u\n"
                 "end = time.monotonic() + 60\n"
                 "while True:\n"
                 "    try:\n"
-                "        if u.urlopen('http://127.0.0.1:8080/health', timeout=2).status == 200: break\n"
+                '        if u.urlopen("http://127.0.0.1:8080/health", timeout=2).status == 200: break\n'
                 "    except Exception:\n"
                 "        if time.monotonic() > end: raise\n"
-                "    time.sleep(0.1)\n"
+                "    time.sleep(0.1)\n'"
             )
-            step("health", lt.podman_exec, node, "python3", "-c", health)
+            step("health", run_on, node, health)
             step("ready", lt.set_member_state, node, "ready")
             step("ready", lt.wait_member, node, lambda r: r["status"] == "UP", "UP")
 
@@ -317,6 +368,12 @@ class Bench:
             ANSIBLE_FORCE_COLOR="0",
             PYTHONUNBUFFERED="1",
             ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+            # What an operator's ansible.cfg has: a fork per host of the widest batch, and over SSH
+            # pipelining with one master connection per host.
+            ANSIBLE_FORKS=str(max(5, len(self.lab.nodes) + 1)),
+            ANSIBLE_PIPELINING="True",
+            ANSIBLE_HOST_KEY_CHECKING="False",
+            ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=/dev/null",
         )
         marks: list = []
         tasks: list[tuple[float, str]] = []
@@ -428,6 +485,7 @@ class Bench:
             "batches": [len(b) for b in batches(self.lab.nodes)],
             "repeat": self.args.repeat,
             "load": {"concurrency": self.args.concurrency, "slow_ratio": self.args.slow_ratio},
+            "connection": self.args.connection,
             "machine": {"cpus": os.cpu_count(), "load_avg_end": [round(x, 2) for x in os.getloadavg()]},
             "variants": variants,
         }
@@ -436,7 +494,8 @@ class Bench:
 def markdown(results: dict) -> str:
     head = (
         f"Bench of {results['date']}: {results['nodes']} nodes, batches {results['batches']}, "
-        f"median of {results['repeat']} run(s), load {results['load']['concurrency']} clients.\n\n"
+        f"median of {results['repeat']} run(s), load {results['load']['concurrency']} clients, "
+        f"connection {results.get('connection', 'podman')}.\n\n"
         "| variant | wall s | s per node | failed | p50 ms | p99 ms | x floor |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     )
@@ -469,7 +528,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir = out / "work"
     workdir.mkdir(parents=True, exist_ok=True)
     bench = Bench(args, labtools, workdir)
-    print(f"bench: lab {labtools.PREFIX} of {args.nodes} nodes, {args.repeat} run(s) per variant", flush=True)
+    print(
+        f"bench: lab {labtools.PREFIX} of {args.nodes} nodes over {args.connection}, {args.repeat} run(s) per variant",
+        flush=True,
+    )
     try:
         bench.lab.create()
         bench.run()

@@ -312,16 +312,22 @@ class Node:
         _tag, elapsed, result = answer
         return result, elapsed
 
+    # Node up, its releases and statuses, and markers that change when it restarts: an expression with
+    # Node bound, to evaluate alone (status) or at the end of a longer program (parse_status reads it).
+    STATUS_BODY = (
+        "{beamops_status, [{V, S} || {_N, V, _L, S} <- rpc:call(Node, release_handler, which_releases, [])],"
+        " rpc:call(Node, erlang, whereis, [application_controller]),"
+        " rpc:call(Node, os, getpid, []),"
+        " [A || {A, _D, _V} <- rpc:call(Node, application, which_applications, [])],"
+        " rpc:call(Node, code, root_dir, [])}"
+    )
+
     def status(self) -> dict:
         """Node up/down, its releases and statuses, and markers that change when it restarts."""
-        body = (
-            "{beamops_status, [{V, S} || {_N, V, _L, S} <- rpc:call(Node, release_handler, which_releases, [])],"
-            " rpc:call(Node, erlang, whereis, [application_controller]),"
-            " rpc:call(Node, os, getpid, []),"
-            " [A || {A, _D, _V} <- rpc:call(Node, application, which_applications, [])],"
-            " rpc:call(Node, code, root_dir, [])}"
-        )
-        answer = self.call(body)
+        return self.parse_status(self.call(self.STATUS_BODY))
+
+    def parse_status(self, answer) -> dict:
+        """The dict of status() from the answer to STATUS_BODY (or NODEDOWN)."""
         if answer == NODEDOWN:
             return {
                 "up": False,
@@ -351,6 +357,34 @@ class Node:
             "applications": [str(a) for a in apps],
             "root_dir": str(root_dir),
         }
+
+    def steps(self, mod: str, calls: list[tuple[str, str]], timeout: float | None = None) -> tuple[list, dict | None]:
+        """Several rpc calls of ``mod`` in one control node, each made only when the one before answered
+        ``ok`` or ``{ok, ...}``, then the node's status when the last one did.
+
+        ``calls`` are (function, Erlang argument list). Returns [(result, milliseconds) or None for a call
+        not made, ...] and the status (None when not read). One control node boots for them all (about
+        0.3 s each saved on a small machine); NODEDOWN when the node cannot be reached at all.
+        """
+        ms = int((timeout or self.timeout) * 1000)
+        program = [
+            f"Call = fun(F, A) -> {{T, R}} = timer:tc(rpc, call, [Node, {mod}, F, A, {ms}]), {{T div 1000, R}} end",
+            "Ok = fun({_, ok}) -> true; ({_, R}) when is_tuple(R), element(1, R) =:= ok -> true; (_) -> false end",
+            "R0 = {0, ok}",
+        ]
+        for index, (fun, args) in enumerate(calls, start=1):
+            program.append(f"R{index} = case Ok(R{index - 1}) of true -> Call({fun}, {args}); false -> not_run end")
+        last = f"R{len(calls)}"
+        program.append(
+            f"{{beamops_steps, [{', '.join(f'R{i}' for i in range(1, len(calls) + 1))}], "
+            f"case Ok({last}) of true -> {self.STATUS_BODY}; false -> not_run end}}"
+        )
+        answer = self.call("begin " + ", ".join(program) + " end", timeout)
+        if answer == NODEDOWN:
+            return NODEDOWN, None
+        _tag, results, status = answer
+        made = [None if r == "not_run" else (r[1], r[0]) for r in results]
+        return made, (None if status == "not_run" else self.parse_status(status))
 
     def wait_up(self, timeout: float, sleep: float = 0.5) -> dict:
         """Poll until the node answers with a started release_handler, or the timeout passes."""

@@ -1,10 +1,14 @@
 # Copyright: (c) 2026, beamops.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # The deploy lock of one node, run there with `python3 -c` by the rolling role (standard library).
-#   take LOCKDIR HOLDER [STALE]   make LOCKDIR (atomic mkdir) holding holder.json; with STALE (the
-#                                 holder found before), first move aside a lock still held by it
+#   take LOCKDIR HOLDER [STALE [MARK]]
+#                                 make LOCKDIR (atomic mkdir) holding holder.json; with STALE (the
+#                                 holder found before; null for none), first move aside a lock still
+#                                 held by it; with MARK, once the lock is taken, read the drain mark
+#                                 an interrupted run left there (drained: its record, or null)
 #   release LOCKDIR HOLDER        remove LOCKDIR when HOLDER holds it
-# Prints one JSON object: taken/released, and the holder found.
+#   mark FILE RECORD              write the drain mark FILE (RECORD, a JSON object) atomically
+# Prints one JSON object: taken/released/marked, and the holder found.
 import json
 import os
 import shutil
@@ -60,10 +64,35 @@ def take(lock, holder, stale):
     return {"taken": True, "holder": record}
 
 
+def mark(path, record):
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(record, handle)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return {"marked": path}
+
+
+def read_mark(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return {}  # a damaged mark still means a run drained the member and never readied it
+    return record if isinstance(record, dict) else {}
+
+
 def main(argv):
     action, lock, holder = argv[1], argv[2], json.loads(argv[3])
-    if action == "take":
+    if action == "mark":
+        result = mark(lock, holder)
+    elif action == "take":
         result = take(lock, holder, json.loads(argv[4]) if len(argv) > 4 else None)
+        if len(argv) > 5:
+            result["drained"] = read_mark(argv[5])
     else:
         result = {"released": remove(lock, holder)}
     print(json.dumps(result))

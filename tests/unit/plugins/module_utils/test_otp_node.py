@@ -229,3 +229,26 @@ def test_real_erl_with_the_user_cookie_leaves_it_as_it_was(tmp_path, home, real_
     after = (home / ".erlang.cookie").stat()
     assert (after.st_mtime_ns, after.st_size, after.st_mode) == (before.st_mtime_ns, before.st_size, before.st_mode)
     assert [p.name for p in home.iterdir()] == [".erlang.cookie"]
+
+
+def test_real_erl_steps_stop_at_the_first_refusal_and_read_the_status_after_a_chain_that_passed(
+    tmp_path, home, real_node
+):
+    cookie = "REAL_" + secrets.token_hex(8)
+    name = real_node(["-setcookie", cookie, "-boot", "start_sasl"], tmp_path)  # sasl: release_handler runs
+    rel = plain_release(tmp_path, f"-sname {name}\n-setcookie {cookie}\n")
+    module = FakeModule()
+    node = Node(module, rel, timeout=20)
+    made, status = node.steps(
+        "application",
+        [("ensure_all_started", "[crypto]"), ("ensure_all_started", "[beamops_no_such_app]"), ("start", "[crypto]")],
+    )
+    assert made[0][0][0] == "ok" and isinstance(made[0][1], int)
+    assert made[1][0][0] == "error"
+    assert made[2] is None  # not made after a refusal
+    assert status is None
+    made, status = node.steps("application", [("ensure_all_started", "[crypto]")])
+    assert made[0][0][0] == "ok"
+    assert status["up"] and status["os_pid"] and status["releases"]
+    assert status["running_version"] == status["permanent_version"]
+    assert len(module.calls) == 2  # one control node for each chain, not one per call

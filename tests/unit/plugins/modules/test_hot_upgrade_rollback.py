@@ -146,6 +146,15 @@ class FakeNode:
             if rel[0] == version:
                 rel[1] = status
 
+    def steps(self, mod, calls, timeout=None):
+        """Node.steps: each call made while the one before answered ok; the status after a full chain."""
+        made, ok = [], True
+        for fun, args in calls:
+            made.append(self.rpc(mod, fun, args) if ok else None)
+            result = made[-1][0] if ok else None
+            ok = ok and (result == "ok" or (isinstance(result, tuple) and result[0] == "ok"))
+        return made, (self.status() if ok else None)
+
     def rpc(self, mod, fun, args="[]", timeout=None):
         FakeNode.calls.append((fun, args))
         match = VERSION_ARG.match(args)

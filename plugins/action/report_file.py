@@ -1,0 +1,84 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of beamops.deploy.report_file: the strategies' report files, written in this
+process (no module is sent anywhere, so no interpreter starts per write)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+from ansible.plugins.action import ActionBase
+
+STATES = ("file", "directory", "absent")
+
+
+def write_atomically(path: str, content: str, mode: int) -> bool:
+    """Write content to path through a temporary file renamed over it; True when the content changed."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == content:
+                os.chmod(path, mode)
+                return False
+    except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
+        pass
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("path", "content", "state", "mode"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        args = self._task.args
+        path, state = args.get("path"), args.get("state", "file")
+        if not path or not os.path.isabs(str(path)):
+            return dict(result, failed=True, msg=f"report_file: path must be an absolute path, got {path!r}")
+        if state not in STATES:
+            return dict(
+                result, failed=True, msg=f"report_file: state must be one of {', '.join(STATES)}, got {state!r}"
+            )
+        if state == "file" and not isinstance(args.get("content"), str):
+            return dict(result, failed=True, msg="report_file: state=file needs content (a string)")
+        try:
+            mode = int(str(args.get("mode", "0644")), 8)
+        except ValueError:
+            return dict(
+                result, failed=True, msg=f"report_file: mode must be octal such as 0644, got {args.get('mode')!r}"
+            )
+        path = str(path)
+        result.update(path=path, changed=False)
+        if self._task.check_mode:  # a report of what did not happen is not written
+            return result
+        try:
+            if state == "absent":
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                    result["changed"] = True
+                elif os.path.lexists(path):
+                    os.unlink(path)
+                    result["changed"] = True
+            elif state == "directory":
+                if not os.path.isdir(path):
+                    os.makedirs(path, mode=0o755)
+                    result["changed"] = True
+            else:
+                result["changed"] = write_atomically(path, args["content"], mode)
+        except OSError as exc:
+            return dict(result, failed=True, msg=f"report_file: cannot write {path} on the control node: {exc}")
+        return result

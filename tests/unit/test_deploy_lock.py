@@ -1,0 +1,53 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rolling role's deploy lock script (roles/rolling/files/deploy_lock.py), run as the role runs it:
+`python3 -c <script> ACTION ...` on the node, one JSON object printed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = (Path(__file__).resolve().parents[2] / "roles" / "rolling" / "files" / "deploy_lock.py").read_text()
+ME = {"controller": "ctl", "pid": 101, "started": 5.0, "user": "ops", "version": "1.1.0"}
+OTHER = {"controller": "ctl2", "pid": 202, "started": 6.0}
+
+
+def lock(*args) -> dict:
+    run = subprocess.run(
+        [sys.executable, "-c", SCRIPT, *[a if isinstance(a, str) else json.dumps(a) for a in args]],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(run.stdout)
+
+
+def test_take_reads_the_drain_mark_left_beside_the_lock(tmp_path):
+    lockdir, mark = tmp_path / ".beamops" / "deploy.lock", tmp_path / ".beamops" / "drained.json"
+    assert lock("take", str(lockdir), ME, "null", str(mark)) == {
+        "taken": True,
+        "holder": lock("take", str(lockdir), OTHER)["holder"],  # the holder another run finds
+        "drained": None,
+    }
+    assert lock("release", str(lockdir), ME) == {"released": True}
+    record = {"by": ME, "server": "node1", "backends": ["beam_nodes"]}
+    assert lock("mark", str(mark), record) == {"marked": str(mark)}
+    assert json.loads(mark.read_text()) == record
+    assert lock("take", str(lockdir), ME, "null", str(mark))["drained"] == record
+    lock("release", str(lockdir), ME)
+    mark.write_text("{half")  # a damaged mark still says the member was left drained
+    assert lock("take", str(lockdir), ME, "null", str(mark))["drained"] == {}
+
+
+def test_a_lock_held_by_another_run_is_not_taken_nor_released_by_this_one(tmp_path):
+    lockdir = tmp_path / "deploy.lock"
+    assert lock("take", str(lockdir), OTHER)["taken"]
+    found = lock("take", str(lockdir), ME)
+    assert not found["taken"] and found["holder"]["controller"] == "ctl2"
+    assert lock("release", str(lockdir), ME) == {"released": False}
+    assert lockdir.is_dir()
+    # Taken over only with the holder found before (a run known to be gone).
+    assert lock("take", str(lockdir), ME, found["holder"])["taken"]
