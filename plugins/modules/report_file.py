@@ -18,16 +18,24 @@ description:
   - A file is written through a temporary file renamed over it, so a reader never sees half of it.
   - In check mode nothing is written.
 author:
-  - beamops.deploy contributors
+  - beamops.deploy contributors (@beamops)
 attributes:
-  check_mode:
+  action:
+    description: The work is done by the action plugin on the control node.
     support: full
-    details: Nothing is written in check mode; RV(changed) stays false.
+  check_mode:
+    description: Nothing is written in check mode, and the task reports no change.
+    support: full
   diff_mode:
+    description: No diff is shown.
     support: none
+  idempotent:
+    description: The same content written again reports no change.
+    support: full
   platform:
-    platforms: posix
     description: The control node.
+    support: full
+    platforms: posix
 options:
   path:
     description: Absolute path on the control node.
