@@ -358,6 +358,27 @@ class Node:
             "root_dir": str(root_dir),
         }
 
+    def status_then(
+        self, version: str, when_status: str, mod: str, fun: str, args: str, timeout: float | None = None
+    ) -> tuple[dict, object]:
+        """The node's status, then one rpc call made only when the status lists release ``version`` with
+        ``when_status`` (e.g. make_permanent of a release still ``current``), in one control node.
+
+        Returns (status as status() gives it, the call's result or None when it was not made).
+        """
+        ms = int((timeout or self.timeout) * 1000)
+        body = (
+            f"begin S = {self.STATUS_BODY}, "
+            f"R = case lists:member({{{erl_string(version)}, {_dist.erl_atom(when_status)}}}, element(2, S)) of "
+            f"true -> rpc:call(Node, {mod}, {fun}, {args}, {ms}); false -> beamops_not_run end, "
+            "{beamops_status_then, S, R} end"
+        )
+        answer = self.call(body, timeout)
+        if answer == NODEDOWN:
+            return self.parse_status(NODEDOWN), None
+        _tag, status, result = answer
+        return self.parse_status(status), (None if result == "beamops_not_run" else result)
+
     def steps(self, mod: str, calls: list[tuple[str, str]], timeout: float | None = None) -> tuple[list, dict | None]:
         """Several rpc calls of ``mod`` in one control node, each made only when the one before answered
         ``ok`` or ``{ok, ...}``, then the node's status when the last one did.

@@ -144,6 +144,8 @@ timings_ms:
       around each start of the hidden control node (V(control_node) is the one that unpacks, checks,
       installs and reads the state after); V(unpack), V(check_install) and V(install) are the
       release_handler calls themselves, measured on the control node.
+    - With O(permanent=true), a release installed and running but not yet permanent is made permanent in
+      the V(preflight) control node that reads the state.
   returned: always
   type: dict
   sample: {preflight: 420, control_node: 610, unpack: 160, check_install: 4, install: 16, make_permanent: 5}
@@ -225,7 +227,10 @@ class HotUpgrade:
         return answer
 
     def status(self, phase: str) -> dict:
-        state = self.timed(phase, self.node.status)
+        return self.took_status(self.timed(phase, self.node.status))
+
+    def took_status(self, state: dict) -> dict:
+        """Follow the node's state: the directory it runs from, its running and permanent versions."""
         if state["up"] and state["root_dir"] and state["root_dir"] != self.release.path:
             # The node runs from another directory than root points at (current was switched
             # without a restart): release_handler works in the directory the node runs from.
@@ -249,7 +254,22 @@ class HotUpgrade:
     def upgrade(self) -> None:
         version = self.p["version"]
         erl_string(version)
-        before = self.status("preflight")
+        made_permanent = None
+        if self.p["permanent"] and not self.module.check_mode:
+            # The usual second call of a deploy (install, probe, then this): the release installed and
+            # running, not yet permanent, is made so in the same control node that reads the status.
+            before, made_permanent = self.timed(
+                "preflight",
+                self.node.status_then,
+                version,
+                "current",
+                "release_handler",
+                "make_permanent",
+                f"[{erl_string(version)}]",
+            )
+            self.took_status(before)
+        else:
+            before = self.status("preflight")
         if not before["up"]:
             self.fail(
                 f"node {before['name']} cannot be reached, and a hot upgrade needs the running node "
@@ -259,7 +279,9 @@ class HotUpgrade:
         self.result["from_version"] = running
         statuses = {r["version"]: r["status"] for r in before["releases"]}
         if running == version:
-            if self.p["permanent"] and statuses[version] != "permanent":
+            if made_permanent is not None:
+                self.made_permanent(version, made_permanent)
+            elif self.p["permanent"] and statuses[version] != "permanent":
                 self.make_permanent(version)
             elif self.p["permanent"] and not self.module.check_mode:
                 self.result["changed"] = bool(self.release.point_start_script(version))
@@ -374,7 +396,11 @@ class HotUpgrade:
         self.result["changed"] = True
         if self.module.check_mode:
             return
-        answer = self.rpc("make_permanent", "make_permanent", f"[{erl_string(version)}]")
+        self.made_permanent(version, self.rpc("make_permanent", "make_permanent", f"[{erl_string(version)}]"))
+
+    def made_permanent(self, version: str, answer) -> None:
+        """After release_handler's make_permanent answered: the start script and current follow."""
+        self.result["changed"] = True
         if answer != "ok":
             self.fail(f"make_permanent of {version} failed on node {self.node.name}: {format_term(answer)}")
         self.fix_start_script(version)

@@ -252,3 +252,18 @@ def test_real_erl_steps_stop_at_the_first_refusal_and_read_the_status_after_a_ch
     assert status["up"] and status["os_pid"] and status["releases"]
     assert status["running_version"] == status["permanent_version"]
     assert len(module.calls) == 2  # one control node for each chain, not one per call
+
+
+def test_real_erl_status_then_calls_only_when_the_release_has_the_status_asked(tmp_path, home, real_node):
+    cookie = "REAL_" + secrets.token_hex(8)
+    name = real_node(["-setcookie", cookie, "-boot", "start_sasl"], tmp_path)
+    rel = plain_release(tmp_path, f"-sname {name}\n-setcookie {cookie}\n")
+    module = FakeModule()
+    node = Node(module, rel, timeout=20)
+    version = node.status()["permanent_version"]
+    status, result = node.status_then(version, "permanent", "erlang", "node", "[]")
+    assert result == f"{name}@{SHORT}" and status["permanent_version"] == version
+    status, result = node.status_then(version, "current", "erlang", "halt", "[]")  # not current: not called
+    assert result is None and status["up"]
+    assert node.status()["up"]  # still running: halt was not called
+    assert len(module.calls) == 4

@@ -146,6 +146,13 @@ class FakeNode:
             if rel[0] == version:
                 rel[1] = status
 
+    def status_then(self, version, when_status, mod, fun, args, timeout=None):
+        """Node.status_then: the status, and the call only when it lists version with when_status."""
+        state = self.status()
+        if any(r["version"] == version and r["status"] == when_status for r in state["releases"]):
+            return state, self.rpc(mod, fun, args)[0]
+        return state, None
+
     def steps(self, mod, calls, timeout=None):
         """Node.steps: each call made while the one before answered ok; the status after a full chain."""
         made, ok = [], True
@@ -296,3 +303,23 @@ def test_an_upgrade_records_where_it_came_from_and_the_rollback_returns_there(tm
     back = rollback(run_module, root)
     assert not back.get("failed"), back
     assert (back["version"], back["permanent_version"]) == ("1.0.0", "1.0.0")
+
+
+def test_install_then_make_permanent_as_the_strategies_call_it(tmp_path, node, run_module):
+    node.reset([("1.0.0", "permanent")])
+    root = release_dir(tmp_path, script_vsn="1.0.0", versions=("1.0.0", "1.1.0"))
+    relup = b'{"1.1.0",[{"1.0.0",[],[]}],[{"1.0.0",[],[]}]}.\n'
+    tarball = relup_tarball(tmp_path / "app-1.1.0.tar.gz", "1.1.0", relup)
+    args = {"name": "app", "root": str(root), "version": "1.1.0", "tarball": tarball}
+    installed = run_module(hot_upgrade, dict(args, permanent=False))
+    assert not installed.get("failed"), installed
+    assert (installed["version"], installed["permanent_version"]) == ("1.1.0", "1.0.0")
+    assert [fun for fun, _a in node.calls] == ["unpack_release", "check_install_release", "install_release"]
+    node.calls.clear()
+    permanent = run_module(hot_upgrade, args)
+    assert not permanent.get("failed") and permanent["changed"], permanent
+    assert (permanent["version"], permanent["permanent_version"]) == ("1.1.0", "1.1.0")
+    assert [fun for fun, _a in node.calls] == ["make_permanent"]
+    node.calls.clear()
+    again = run_module(hot_upgrade, args)
+    assert not again.get("failed") and node.calls == []  # permanent already: nothing asked of release_handler
