@@ -69,6 +69,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "over the same SSH master connections) or podman (podman exec/cp) (default %(default)s)",
     )
     parser.add_argument(
+        "--serial",
+        default=os.environ.get("SERIAL", ""),
+        help="batches for every variant, as Ansible's serial, comma-separated (e.g. 1,25%%,100%%: a fixed count "
+        "of 3 batches whatever the number of nodes); the default is the collection's: 1,25%% repeated. The "
+        "strategies get it as beamops_serial, with beamops_max_unavailable raised to the largest batch",
+    )
+    parser.add_argument(
         "--ssh-base-port",
         type=int,
         default=int(os.environ.get("BENCH_SSH_BASE_PORT", "47000")),
@@ -82,17 +89,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--nodes must be between 2 and 64 (blue-green needs two colours)")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    args.serial = [int(x) if x.isdigit() else x for x in args.serial.split(",") if x] or None
     return args
 
 
-def batches(names: list[str], pct: int = 25) -> list[list[str]]:
-    """The collection's default batches: a canary of 1, then pct % of the nodes (at least 1) at a time."""
-    size = max(1, len(names) * pct // 100)
-    out = [names[:1]]
-    rest = names[1:]
+DEFAULT_SERIAL = [1, "25%"]
+
+
+def batches(names: list[str], serial: list | None = None) -> list[list[str]]:
+    """The batches Ansible's `serial` makes: each entry a count or a percentage of all the hosts (at
+    least 1), the last one repeated until every host is in a batch. The collection's default is
+    [1, "25%"]: a canary of 1, then 25 % of the nodes at a time."""
+    sizes = []
+    for entry in serial or DEFAULT_SERIAL:
+        text = str(entry)
+        size = len(names) * int(text[:-1]) // 100 if text.endswith("%") else int(text)
+        sizes.append(max(1, size))
+    out, rest, index = [], list(names), 0
     while rest:
+        size = sizes[min(index, len(sizes) - 1)]
         out.append(rest[:size])
         rest = rest[size:]
+        index += 1
     return out
 
 
@@ -352,7 +370,7 @@ class Bench:
             step("ready", lt.set_member_state, node, "ready")
             step("ready", lt.wait_member, node, lambda r: r["status"] == "UP", "UP")
 
-        for number, batch in enumerate(batches(self.lab.nodes), 1):
+        for number, batch in enumerate(batches(self.lab.nodes, self.args.serial), 1):
             marks.append((time.monotonic(), f"batch {number}"))
             with ThreadPoolExecutor(len(batch)) as pool:
                 list(pool.map(one, batch))
@@ -361,6 +379,9 @@ class Bench:
     def playbook(self, variant: str, rep: int, playbook: str, extra_vars: dict, inventory: Path | None = None):
         """ansible-playbook, its output timestamped line by line: batch marks (PLAY headers) and task times."""
         log = self.workdir / f"{variant}-r{rep}.log"
+        if self.args.serial and variant != "stock":
+            widest = max(len(b) for b in batches(self.lab.nodes, self.args.serial))
+            extra_vars = dict(extra_vars, beamops_serial=self.args.serial, beamops_max_unavailable=widest)
         argv = ["ansible-playbook", "-i", str(inventory or self.lab.inventory), playbook, "-e", json.dumps(extra_vars)]
         env = dict(
             os.environ,
@@ -402,7 +423,11 @@ class Bench:
         return marks, {"changed": changed, "tasks_s": {k: round(v, 2) for k, v in per_task.items()}}
 
     def stock(self, rep: int):
-        extra = {"bench_version": "1.1.0", "bench_src": self.tarball("1.1.0"), "bench_serial": [1, "25%"]}
+        extra = {
+            "bench_version": "1.1.0",
+            "bench_src": self.tarball("1.1.0"),
+            "bench_serial": self.args.serial or DEFAULT_SERIAL,
+        }
         return self.playbook("stock", rep, str(BENCH_DIR / "stock.yml"), extra)
 
     def rolling(self, rep: int, variant: str = "rolling"):
@@ -482,7 +507,7 @@ class Bench:
         return {
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "nodes": len(self.lab.nodes),
-            "batches": [len(b) for b in batches(self.lab.nodes)],
+            "batches": [len(b) for b in batches(self.lab.nodes, self.args.serial)],
             "repeat": self.args.repeat,
             "load": {"concurrency": self.args.concurrency, "slow_ratio": self.args.slow_ratio},
             "connection": self.args.connection,
