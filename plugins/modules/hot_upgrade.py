@@ -75,14 +75,11 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - beamops.deploy.node
+  - beamops.deploy.node.attributes
 attributes:
   check_mode:
     support: full
     details: Runs the preflight and reports the change it would make.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - Run it as the user the release runs as (C(become_user)); release_handler writes in the release
     directory, and that user can read the release's cookie.
