@@ -312,51 +312,28 @@ class Node:
         _tag, elapsed, result = answer
         return result, elapsed
 
-    # Node up, its releases and statuses, and markers that change when it restarts: an expression with
-    # Node bound, to evaluate alone (status) or at the end of a longer program (parse_status reads it).
-    STATUS_BODY = (
-        "{beamops_status, [{V, S} || {_N, V, _L, S} <- rpc:call(Node, release_handler, which_releases, [])],"
-        " rpc:call(Node, erlang, whereis, [application_controller]),"
-        " rpc:call(Node, os, getpid, []),"
-        " [A || {A, _D, _V} <- rpc:call(Node, application, which_applications, [])],"
-        " rpc:call(Node, code, root_dir, [])}"
-    )
+    def status_body(self, timeout: float | None = None) -> str:
+        """The one question every module asks a node: an expression with Node bound, evaluated alone
+        (status) or at the end of a longer program; parse_status reads its answer. Each part is its own
+        rpc call, bounded by ``timeout``, so a part that fails is named rather than losing the rest."""
+        ms = max(100, int((timeout or self.timeout) * 1000))
+        return (
+            "{beamops_status, Node,"
+            f" rpc:call(Node, release_handler, which_releases, [], {ms}),"
+            f" rpc:call(Node, erlang, whereis, [application_controller], {ms}),"
+            f" rpc:call(Node, os, getpid, [], {ms}),"
+            f" rpc:call(Node, application, which_applications, [{ms}], {ms}),"
+            f" rpc:call(Node, code, root_dir, [], {ms}),"
+            f" rpc:call(Node, init, script_id, [], {ms})}}"
+        )
 
-    def status(self) -> dict:
+    def status(self, timeout: float | None = None) -> dict:
         """Node up/down, its releases and statuses, and markers that change when it restarts."""
-        return self.parse_status(self.call(self.STATUS_BODY))
+        return self.parse_status(self.call(self.status_body(timeout), timeout))
 
     def parse_status(self, answer) -> dict:
-        """The dict of status() from the answer to STATUS_BODY (or NODEDOWN)."""
-        if answer == NODEDOWN:
-            return {
-                "up": False,
-                "name": self.name,
-                "cookie_source": None,
-                "unreachable_reason": self.unreachable_reason,
-                "releases": [],
-                "running_version": None,
-                "permanent_version": None,
-                "os_pid": None,
-                "restart_marker": None,
-                "applications": [],
-                "root_dir": None,
-            }
-        _tag, releases, marker, os_pid, apps, root_dir = answer
-        rels = [{"version": str(v), "status": str(s)} for v, s in releases]
-        return {
-            "up": True,
-            "name": self.name,
-            "cookie_source": self.cookie_source,
-            "unreachable_reason": None,
-            "releases": rels,
-            "running_version": running_version(rels),
-            "permanent_version": next((r["version"] for r in rels if r["status"] == "permanent"), None),
-            "os_pid": str(os_pid),
-            "restart_marker": str(marker),
-            "applications": [str(a) for a in apps],
-            "root_dir": str(root_dir),
-        }
+        """The dict of status() from the answer to status_body() (or NODEDOWN)."""
+        return parse_status(answer, self.name, self.cookie_source, self.unreachable_reason)
 
     def status_then(
         self, version: str, when_status: str, mod: str, fun: str, args: str, timeout: float | None = None
@@ -367,9 +344,13 @@ class Node:
         Returns (status as status() gives it, the call's result or None when it was not made).
         """
         ms = int((timeout or self.timeout) * 1000)
+        has = (
+            f"fun({{_, V, _, St}}) -> V =:= {erl_string(version)} andalso St =:= {_dist.erl_atom(when_status)};"
+            " (_) -> false end"
+        )
         body = (
-            f"begin S = {self.STATUS_BODY}, "
-            f"R = case lists:member({{{erl_string(version)}, {_dist.erl_atom(when_status)}}}, element(2, S)) of "
+            f"begin S = {self.status_body(timeout)}, "
+            f"R = case is_list(element(3, S)) andalso lists:any({has}, element(3, S)) of "
             f"true -> rpc:call(Node, {mod}, {fun}, {args}, {ms}); false -> beamops_not_run end, "
             "{beamops_status_then, S, R} end"
         )
@@ -398,7 +379,7 @@ class Node:
         last = f"R{len(calls)}"
         program.append(
             f"{{beamops_steps, [{', '.join(f'R{i}' for i in range(1, len(calls) + 1))}], "
-            f"case Ok({last}) of true -> {self.STATUS_BODY}; false -> not_run end}}"
+            f"case Ok({last}) of true -> {self.status_body(timeout)}; false -> not_run end}}"
         )
         answer = self.call("begin " + ", ".join(program) + " end", timeout)
         if answer == NODEDOWN:
@@ -420,6 +401,68 @@ class Node:
             if time.monotonic() >= deadline:
                 return state
             time.sleep(sleep)
+
+
+def parse_status(answer, name: str, cookie_source: str | None = None, unreachable_reason: str | None = None) -> dict:
+    """A node's answer to Node.status_body() as a dict: up, its releases (name, version, status), the
+    running and permanent versions, the OS pid and a marker that changes when the VM restarts, the
+    started applications, the directory it runs from, and ``rpc_errors`` for each part that failed
+    (e.g. ``release_handler`` on a node without sasl: the running version is then the boot script's)."""
+    down = {
+        "up": False,
+        "name": name,
+        "cookie_source": None,
+        "unreachable_reason": unreachable_reason,
+        "releases": [],
+        "running_version": None,
+        "permanent_version": None,
+        "os_pid": None,
+        "restart_marker": None,
+        "applications": [],
+        "root_dir": None,
+        "rpc_errors": {},
+    }
+    if answer == NODEDOWN:
+        return down
+    if not (isinstance(answer, tuple) and len(answer) == 8 and answer[0] == "beamops_status"):
+        raise OtpError(f"the answer of node {name} is not understood: {_erlterm.format_term(answer, 300)}")
+    _tag, node, releases, marker, os_pid, apps, root_dir, script_id = answer
+    parts = {
+        "release_handler": releases,
+        "application_controller": marker,
+        "os": os_pid,
+        "application": apps,
+        "code": root_dir,
+        "init": script_id,
+    }
+    errors = {
+        what: _erlterm.format_term(value, 300)
+        for what, value in parts.items()
+        if isinstance(value, tuple) and value[:1] == ("badrpc",)
+    }
+    rels = [
+        {"name": str(r[0]), "version": str(r[1]), "status": str(r[3])}
+        for r in (releases if isinstance(releases, list) else [])
+        if isinstance(r, tuple) and len(r) == 4
+    ]
+    version = running_version(rels)
+    if version is None and isinstance(script_id, tuple) and len(script_id) == 2 and "init" not in errors:
+        version = str(script_id[1])  # release_handler not running (no sasl): the boot script's release
+    return dict(
+        down,
+        up=True,
+        name=str(node),  # the name the node was reached by
+        cookie_source=cookie_source,
+        unreachable_reason=None,
+        releases=rels,
+        running_version=version,
+        permanent_version=next((r["version"] for r in rels if r["status"] == "permanent"), None),
+        os_pid=None if "os" in errors else str(os_pid),
+        restart_marker=None if "application_controller" in errors else str(marker),
+        applications=[str(a[0]) for a in (apps if isinstance(apps, list) else []) if isinstance(a, tuple) and a],
+        root_dir=None if "code" in errors else str(root_dir),
+        rpc_errors=errors,
+    )
 
 
 def write_private(path: str, text: str, mode: int) -> None:

@@ -21,13 +21,10 @@ from urllib.parse import urlsplit, urlunsplit
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import format_term
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import (
-    NODEDOWN,
     Node,
     OtpError,
     ReleaseRoot,
-    running_version,
 )
 
 BODY_LIMIT = 65536
@@ -252,14 +249,6 @@ def tcp_check(host: str, port: int, timeout: float) -> dict:
 # What the node reports about itself, asked from a hidden control node (_otp.Node.call: the
 # cookie is found in the release or given, and passed in a private file, never in arguments). Every rpc has a
 # timeout, so that a node that hangs fails the attempt instead of the whole probe.
-BEAM_BODY = (
-    "{{beamops_probe, Node,"
-    " rpc:call(Node, release_handler, which_releases, [], {ms}),"
-    " rpc:call(Node, init, script_id, [], {ms}),"
-    " rpc:call(Node, application, which_applications, [{ms}], {ms})}}"
-)
-
-
 class NamedReleaseRoot(ReleaseRoot):
     """A release whose node name is given, or is mix's default (-sname <release>) when vm.args has none."""
 
@@ -278,15 +267,16 @@ class NamedReleaseRoot(ReleaseRoot):
 
 
 def beam_check(node: Node, timeout: float, release_version: str | None, applications: list[str]) -> dict:
-    """One question to the node: is it up, which release runs, which applications started."""
+    """One question to the node (Node.status, the question every module asks): is it up, which
+    release runs, which applications started."""
     try:
-        answer = node.call(BEAM_BODY.format(ms=max(100, int(timeout * 1000))))
+        state = node.status(timeout)
     except OtpError as exc:
         raise ProbeFailure(str(exc)) from exc
-    if answer == NODEDOWN:
+    if not state["up"]:
         raise ProbeFailure(node.unreachable_reason or f"node {node.name} does not answer")
     try:
-        details = interpret_beam_answer(answer, release_version, applications)
+        details = interpret_status(state, release_version, applications)
     except ProbeFailure as exc:
         if exc.details:
             exc.details["cookie_source"] = node.cookie_source
@@ -295,24 +285,16 @@ def beam_check(node: Node, timeout: float, release_version: str | None, applicat
     return details
 
 
-def interpret_beam_answer(answer, release_version: str | None, applications: list[str]) -> dict:
-    """The node's answer -> details, or ProbeFailure when it is not what was expected."""
-    if not (isinstance(answer, tuple) and len(answer) == 5 and answer[0] == "beamops_probe"):
-        raise ProbeFailure(f"the node's answer is not understood: {format_term(answer, 300)}")
-    _tag, node, releases, script_id, started = answer
-    for what, value in (("release_handler", releases), ("init", script_id), ("application", started)):
-        if isinstance(value, tuple) and value[:1] == ("badrpc",):
-            raise ProbeFailure(f"node {node}: asking {what} failed: {format_term(value, 300)}")
-    rels = [
-        {"name": str(r[0]), "version": str(r[1]), "status": str(r[3])}
-        for r in releases
-        if isinstance(r, tuple) and len(r) == 4
-    ]
-    version = running_version(rels)
-    if version is None and isinstance(script_id, tuple) and len(script_id) == 2:
-        version = str(script_id[1])  # release_handler not running (no sasl): the boot script's release
-    apps = [str(a[0]) for a in started if isinstance(a, tuple) and a]
-    details = {"node": str(node), "release_version": version, "releases": rels, "applications": apps}
+def interpret_status(state: dict, release_version: str | None, applications: list[str]) -> dict:
+    """A node's status (_otp.parse_status) -> the probe's details, or ProbeFailure when it is not what
+    was expected."""
+    node = state["name"]
+    for what in ("release_handler", "init", "application"):
+        if what in state["rpc_errors"] and not (what == "release_handler" and state["running_version"]):
+            raise ProbeFailure(f"node {node}: asking {what} failed: {state['rpc_errors'][what]}")
+    version = state["running_version"]
+    apps = state["applications"]
+    details = {"node": node, "release_version": version, "releases": state["releases"], "applications": apps}
     if release_version and version != release_version:
         raise ProbeFailure(f"node {node} runs release {version}, expected {release_version}", details)
     missing = [a for a in applications if a not in apps]

@@ -228,6 +228,12 @@ class HotUpgrade:
 
     def took_status(self, state: dict) -> dict:
         """Follow the node's state: the directory it runs from, its running and permanent versions."""
+        if state["up"] and "release_handler" in state["rpc_errors"]:
+            self.fail(
+                f"node {state['name']} answers but its release_handler does not "
+                f"({state['rpc_errors']['release_handler']}): hot upgrades need the sasl application started "
+                "in the release (rebar3: {sasl, ...} in relx's release applications)"
+            )
         if state["up"] and state["root_dir"] and state["root_dir"] != self.release.path:
             # The node runs from another directory than root points at (current was switched
             # without a restart): release_handler works in the directory the node runs from.

@@ -134,12 +134,21 @@ node:
           sources tried, and what epmd on its host answered.
       type: str
     releases:
-      description: Releases known to release_handler, newest first, with their status (V(permanent), V(current), V(old), V(unpacked)).
+      description:
+        - Releases known to release_handler, newest first, with their name, version and status (V(permanent),
+          V(current), V(old), V(unpacked)).
       type: list
       elements: dict
     running_version:
-      description: The release that runs (status V(current) if any, else V(permanent)).
+      description:
+        - The release that runs (status V(current) if any, else V(permanent)); on a node without
+          release_handler (no sasl), the release its boot script names.
       type: str
+    rpc_errors:
+      description:
+        - The parts of the node's answer that failed, by what was asked (V(release_handler), V(application),
+          V(init), ...), with the error the node gave; empty when every part answered.
+      type: dict
     permanent_version:
       description: The release a restart of the VM boots.
       type: str
@@ -155,11 +164,12 @@ node:
     name: myapp@host1
     cookie_source: user_cookie_file
     unreachable_reason: null
-    releases: [{version: "1.1.0", status: permanent}, {version: "1.0.0", status: old}]
+    releases: [{name: myapp, version: "1.1.0", status: permanent}, {name: myapp, version: "1.0.0", status: old}]
     running_version: "1.1.0"
     permanent_version: "1.1.0"
     os_pid: "4242"
     applications: [myapp, sasl, stdlib, kernel]
+    rpc_errors: {}
 cold_restart_boots_running:
   description: Whether a cold restart would boot the running version (V(null) when the node is down).
   returned: always

@@ -10,12 +10,13 @@ from functools import partial
 import pytest
 
 from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import parse
+from ansible_collections.beamops.deploy.plugins.module_utils._otp import NODEDOWN, OtpError, parse_status
 from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
     NamedReleaseRoot,
     ProbeFailure,
     Prober,
     http_check,
-    interpret_beam_answer,
+    interpret_status,
     redact_url,
     tcp_check,
 )
@@ -122,53 +123,83 @@ def test_tcp_check():
         tcp_check("127.0.0.1", port, 2)
 
 
-# What the hidden control node printed in the lab (node1 on 1.0.0), and a node during a hot upgrade.
-LAB_ANSWER = """{beamops_probe,'beamops_sample@lbdev-node1',
+# What the hidden control node printed for Node.status_body() in the lab (node1 on 1.0.0), and a node
+# during a hot upgrade.
+LAB_ANSWER = """{beamops_status,'beamops_sample@lbdev-node1',
                [{"beamops_sample","1.0.0",
                  ["kernel-8.5.3","stdlib-4.2","sasl-4.2",
                   "beamops_sample-1.0.0"],
                  permanent}],
-               {"beamops_sample","1.0.0"},
+               <0.44.0>, "4711",
                [{beamops_sample,"beamops.deploy sample HTTP service (hot upgrade fixtures)",
                                 "1.0.0"},
                 {sasl,"SASL  CXC 138 11","4.2"},
                 {stdlib,"ERTS  CXC 138 10","4.2"},
-                {kernel,"ERTS  CXC 138 10","8.5.3"}]}"""
-UPGRADING = """{beamops_probe,'beamops_ex@h',
+                {kernel,"ERTS  CXC 138 10","8.5.3"}],
+               "/opt/beamops_sample/releases/1.0.0",
+               {"beamops_sample","1.0.0"}}"""
+UPGRADING = """{beamops_status,'beamops_ex@h',
     [{"beamops_ex","1.1.0",[],current},{"beamops_ex","1.0.0",[],permanent}],
-    {"beamops_ex","1.0.0"}, [{beamops_ex,"d","1.1.0"},{kernel,"d","8.5.3"}]}"""
+    <0.44.0>, "12", [{beamops_ex,"d","1.1.0"},{kernel,"d","8.5.3"}], "/opt/ex", {"beamops_ex","1.0.0"}}"""
+
+
+def status(text, name="a@h"):
+    return parse_status(parse(text), name)
 
 
 def test_beam_answer_running_version_and_applications():
-    seen = interpret_beam_answer(parse(LAB_ANSWER), "1.0.0", ["beamops_sample", "sasl"])
+    state = status(LAB_ANSWER, "beamops_sample@lbdev-node1")
+    assert (state["os_pid"], state["root_dir"], state["rpc_errors"]) == (
+        "4711",
+        "/opt/beamops_sample/releases/1.0.0",
+        {},
+    )
+    seen = interpret_status(state, "1.0.0", ["beamops_sample", "sasl"])
     assert seen["node"] == "beamops_sample@lbdev-node1" and seen["release_version"] == "1.0.0"
     assert seen["applications"] == ["beamops_sample", "sasl", "stdlib", "kernel"]
     assert seen["releases"] == [{"name": "beamops_sample", "version": "1.0.0", "status": "permanent"}]
     # During a hot upgrade the `current` release is the one running.
-    assert interpret_beam_answer(parse(UPGRADING), "1.1.0", [])["release_version"] == "1.1.0"
+    assert interpret_status(status(UPGRADING), "1.1.0", [])["release_version"] == "1.1.0"
+    assert status(UPGRADING)["permanent_version"] == "1.0.0"
     with pytest.raises(ProbeFailure, match=r"runs release 1\.1\.0, expected 1\.0\.0") as failed:
-        interpret_beam_answer(parse(UPGRADING), "1.0.0", [])
+        interpret_status(status(UPGRADING), "1.0.0", [])
     assert failed.value.details["release_version"] == "1.1.0"
     with pytest.raises(ProbeFailure, match="has not started beamops_web"):
-        interpret_beam_answer(parse(LAB_ANSWER), None, ["beamops_web"])
+        interpret_status(status(LAB_ANSWER), None, ["beamops_web"])
 
 
 def test_beam_answer_without_release_handler_uses_the_boot_script():
-    answer = parse('{beamops_probe, a@h, [], {"a", "2.0.0"}, [{a, "d", "2.0.0"}]}')
-    assert interpret_beam_answer(answer, "2.0.0", ["a"])["release_version"] == "2.0.0"
+    # A node without sasl: release_handler is not running, the boot script names the release.
+    answer = (
+        '{beamops_status, a@h, {badrpc, {\'EXIT\', noproc}}, <0.1.0>, "1", [{a, "d", "2.0.0"}], "/r", {"a", "2.0.0"}}'
+    )
+    state = status(answer)
+    assert state["running_version"] == "2.0.0" and "release_handler" in state["rpc_errors"]
+    assert interpret_status(state, "2.0.0", ["a"])["release_version"] == "2.0.0"
 
 
 @pytest.mark.parametrize(
     ("answer", "error"),
     [
-        ("{beamops_probe, a@h, {badrpc, timeout}, {badrpc, timeout}, {badrpc, timeout}}", "release_handler failed"),
-        ('{beamops_probe, a@h, [], {"a", "1"}, {badrpc, nodedown}}', "application failed"),
-        ("{error, oops}", "not understood"),
+        (
+            "{beamops_status, a@h, {badrpc, timeout}, {badrpc, timeout}, {badrpc, timeout}, {badrpc, timeout},"
+            " {badrpc, timeout}, {badrpc, timeout}}",
+            "release_handler failed",
+        ),
+        ('{beamops_status, a@h, [], <0.1.0>, "1", {badrpc, nodedown}, "/r", {"a", "1"}}', "application failed"),
     ],
 )
 def test_beam_answer_errors(answer, error):
     with pytest.raises(ProbeFailure, match=error):
-        interpret_beam_answer(parse(answer), None, [])
+        interpret_status(status(answer), None, [])
+
+
+def test_an_answer_not_understood_is_an_error_naming_the_node():
+    with pytest.raises(OtpError, match="answer of node a@h is not understood"):
+        status("{error, oops}")
+    assert parse_status(NODEDOWN, "a@h", unreachable_reason="epmd silent") == parse_status(NODEDOWN, "a@h") | {
+        "unreachable_reason": "epmd silent"
+    }
 
 
 def test_node_name_given_read_or_mix_default(tmp_path):

@@ -50,8 +50,8 @@ def fake_release(tmp_path, output: str, rc: int = 0):
 
 ANSWER = """
 BEAMOPS-RESULT
-{beamops_reached,1,{beamops_probe,'app@h',[{"app","1.0.0",[],permanent}],{"app","1.0.0"},
- [{app,"d","1.0.0"},{kernel,"d","8.5.3"}]}}.
+{beamops_reached,1,{beamops_status,'app@h',[{"app","1.0.0",[],permanent}],<0.44.0>,"77",
+ [{app,"d","1.0.0"},{kernel,"d","8.5.3"}],"/opt/app",{"app","1.0.0"}}}.
 """
 
 

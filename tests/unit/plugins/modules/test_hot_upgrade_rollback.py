@@ -131,6 +131,7 @@ class FakeNode:
             "permanent_version": next((r["version"] for r in rels if r["status"] == "permanent"), None),
             "restart_marker": str(FakeNode.marker),
             "root_dir": self.release.path,
+            "rpc_errors": {},
         }
 
     def wait_up(self, timeout):

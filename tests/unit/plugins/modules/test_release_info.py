@@ -14,8 +14,10 @@ from ansible_collections.beamops.deploy.plugins.modules import hot_upgrade, rele
 SHORT = socket.gethostname().split(".")[0]
 MIX_COOKIE = "MIXRELEASECOOKIE_5d1e"
 STATUS = (
-    '{beamops_reached,1,{beamops_status,[{"0.1.0",permanent}],<0.42.0>,"4242",'
-    '[stockex,logger,elixir,kernel],"/opt/stockex"}}'
+    "{beamops_reached,1,{beamops_status,'stockex@" + SHORT + "',["  # the name it was reached by
+    '{"stockex","0.1.0",[],permanent}],<0.42.0>,"4242",'
+    '[{stockex,"d","0.1.0"},{logger,"d","1.15"},{elixir,"d","1.15"},{kernel,"d","8.5.3"}],"/opt/stockex",'
+    '{"stockex","0.1.0"}}}'
 )
 
 
