@@ -312,4 +312,4 @@ def test_blue_green_traffic_steps_that_pass_end_in_the_switch():
 
 
 # The fourth check of issue 12 (a rolling deploy stopped after its second batch, rolled back across
-# the fleet under load with 0 failed requests) goes here once the rolling fleet rollback exists.
+# the fleet under load with 0 failed requests) is test_rollout_control.py, run after this file.
