@@ -47,8 +47,8 @@ class ActionModule(ActionBase):
         del tmp
         args = self._task.args
         path, state = args.get("path"), args.get("state", "file")
-        if not path or not os.path.isabs(str(path)):
-            return dict(result, failed=True, msg=f"report_file: path must be an absolute path, got {path!r}")
+        if not path:
+            return dict(result, failed=True, msg="report_file: path is required")
         if state not in STATES:
             return dict(
                 result, failed=True, msg=f"report_file: state must be one of {', '.join(STATES)}, got {state!r}"
@@ -61,7 +61,8 @@ class ActionModule(ActionBase):
             return dict(
                 result, failed=True, msg=f"report_file: mode must be octal such as 0644, got {args.get('mode')!r}"
             )
-        path = str(path)
+        # A relative path is taken from the directory ansible-playbook runs from (lookup run_dir).
+        path = os.path.abspath(os.path.expanduser(str(path)))
         result.update(path=path, changed=False)
         if self._task.check_mode:  # a report of what did not happen is not written
             return result

@@ -38,7 +38,9 @@ attributes:
     platforms: posix
 options:
   path:
-    description: Absolute path on the control node.
+    description:
+      - Path on the control node. A relative path is taken from the directory C(ansible-playbook) runs
+        from, as the strategies' C(*_report_path) options are.
     type: path
     required: true
   content:
@@ -73,7 +75,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 path:
-  description: The path written, made or removed.
+  description: The path written, made or removed (absolute).
   returned: always
   type: str
   sample: /srv/reports/myapp-1.2.0-rolling-20261126T120000Z.json

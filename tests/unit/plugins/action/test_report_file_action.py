@@ -71,6 +71,12 @@ def test_directory_and_absent(tmp_path):
     assert not run({"path": str(records), "state": "absent"})["changed"]
 
 
+def test_a_relative_path_is_taken_from_the_directory_the_run_starts_from(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run({"path": "reports/r.json", "content": "{}"})
+    assert result["path"] == str(tmp_path / "reports" / "r.json") and (tmp_path / "reports" / "r.json").is_file()
+
+
 def test_check_mode_writes_nothing(tmp_path):
     path = tmp_path / "r.md"
     result = run({"path": str(path), "content": "x"}, check=True)
@@ -81,7 +87,7 @@ def test_check_mode_writes_nothing(tmp_path):
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        ({"path": "relative/r.json", "content": "x"}, "absolute path"),
+        ({"content": "x"}, "path is required"),
         ({"path": "/tmp/r.json"}, "needs content"),
         ({"path": "/tmp/r.json", "content": "x", "state": "link"}, "state must be one of"),
         ({"path": "/tmp/r.json", "content": "x", "mode": "rw"}, "mode must be octal"),
