@@ -78,8 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ssh-base-port",
         type=int,
-        default=int(os.environ.get("BENCH_SSH_BASE_PORT", "47000")),
-        help="SSH ports on 127.0.0.1: the load balancer's, then node N's at base+N (default %(default)s)",
+        default=int(os.environ.get("BENCH_SSH_BASE_PORT", "27400")),
+        help="SSH ports on 127.0.0.1: the load balancer's, then node N's at base+N (default %(default)s, below "
+        "the ephemeral ports the load generator's connections take)",
     )
     args = parser.parse_args(argv)
     unknown = set(args.variants.split(",")) - set(VARIANTS)
@@ -121,7 +122,7 @@ def median(values: list[float]) -> float:
 class Lab:
     """The bench's own lab: PREFIX-node1..N and PREFIX-lb on the network PREFIX-lab, made with podman."""
 
-    def __init__(self, labtools, workdir: Path, connection: str = "podman", ssh_base_port: int = 47000) -> None:
+    def __init__(self, labtools, workdir: Path, connection: str = "podman", ssh_base_port: int = 27400) -> None:
         self.lt = labtools
         self.nodes = list(labtools.NODES)
         self.lb = labtools.LB
