@@ -85,7 +85,10 @@ def test_every_node_starts_on_1_1_0_in_rotation():
         if state != "ready":
             labtools.set_member_state(node, "ready", backend=BACKEND)
     if set(versions().values()) != {"1.1.0"}:
-        run = playbook("rolling", labtools.deploy_vars("rolling", "1.1.0", beamops_max_unavailable=2), "reset")
+        extra = labtools.deploy_vars(
+            "rolling", "1.1.0", beamops_max_unavailable=2, rolling_report_path=str(EPHEMERAL / "reset.json")
+        )
+        run = playbook("rolling", extra, "reset")
         assert run.returncode == 0, run.stdout[-3000:]
     assert versions() == dict.fromkeys(NODES, "1.1.0")
     all_in_rotation()
@@ -177,7 +180,13 @@ def test_a_rollout_aborted_after_its_second_batch_is_rolled_back_across_the_flee
 def test_a_hot_upgrade_is_rolled_back_through_the_relup_by_the_rollback_playbook_under_load():
     run = playbook(
         "hot_upgrade",
-        labtools.deploy_vars("hot_upgrade", "1.2.0", beamops_hosts=",".join(DONE), hot_upgrade_drain=True),
+        labtools.deploy_vars(
+            "hot_upgrade",
+            "1.2.0",
+            beamops_hosts=",".join(DONE),
+            hot_upgrade_drain=True,
+            hot_upgrade_report_path=str(EPHEMERAL / "hot-upgrade.json"),
+        ),
         "hot",
     )
     assert run.returncode == 0, run.stdout[-3000:]
