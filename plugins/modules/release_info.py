@@ -240,7 +240,7 @@ def gather(module: AnsibleModule) -> dict:
                 f"node {node['name']} runs {node['running_version']} but {release.script} "
                 f"would boot {script_version} on a cold restart"
             )
-        if node["running_version"] != node["permanent_version"]:
+        if node["permanent_version"] and node["running_version"] != node["permanent_version"]:
             warnings.append(
                 f"node {node['name']} runs {node['running_version']}, not yet permanent: "
                 f"a VM restart boots {node['permanent_version']}"

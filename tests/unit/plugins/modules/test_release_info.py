@@ -79,3 +79,21 @@ def test_hot_upgrade_failure_names_node_and_cookie_sources(run_module, tmp_path,
         in (result["msg"])
     )
     assert MIX_COOKIE not in json.dumps(result) and not (tmp_path / ".erlang.cookie").exists()
+
+
+def test_a_node_without_release_handler_is_read_from_its_boot_script_without_a_permanence_warning(
+    run_module, tmp_path, monkeypatch, fake_epmd
+):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    fake_epmd({"stockex": 40001})
+    no_sasl = (
+        "{beamops_reached,1,{beamops_status,'stockex@" + SHORT + "',{badrpc,{'EXIT',noproc}},<0.42.0>,\"4242\","
+        '[{stockex,"d","0.1.0"},{kernel,"d","8.5.3"}],"/opt/stockex",{"stockex","0.1.0"}}}'
+    )
+    result = run_module(release_info, {"name": "stockex", "root": str(mix_release(tmp_path, no_sasl))})
+    node = result["node"]
+    assert node["up"] and node["running_version"] == "0.1.0" and node["permanent_version"] is None
+    assert "release_handler" in node["rpc_errors"]
+    assert "not yet permanent" not in result["warnings_text"], result["warnings_text"]
