@@ -54,6 +54,8 @@ options:
     type: list
     elements: str
     aliases: [backends]
+notes:
+  - Reads only; C(changed) is always false.
 attributes:
   check_mode:
     description: Reads only; runs the same in check mode.

@@ -208,6 +208,27 @@ def admin_socket_problem(params: dict) -> str | None:
     return None
 
 
+def read_argument_spec() -> dict:
+    """Options of the read-only modules lb_member_info and lb_stats: the backends to read, then the admin socket's.
+
+    Paired with the doc fragments beamops.deploy.haproxy_admin and beamops.deploy.haproxy_admin.read.
+    """
+    return {"backend": {"type": "list", "elements": "str", "aliases": ["backends"]}, **admin_socket_argument_spec()}
+
+
+def names_problem(named: dict) -> str | None:
+    """The first invalid HAProxy name of {option: [names]} as a message naming the option; None when all are valid.
+
+    Checked before the admin socket is opened: the message says that nothing was sent.
+    """
+    for option, names in named.items():
+        for name in names or []:
+            problem = name_problem(name)
+            if problem:
+                return f"Invalid {option}: {problem}. Nothing was sent to HAProxy."
+    return None
+
+
 def runtime_api(params: dict) -> RuntimeAPI:
     """The runtime API the admin socket options name (the unix socket unless admin_host is set)."""
     return RuntimeAPI(params["socket"], params["admin_host"], params["admin_port"], params["socket_timeout_s"])

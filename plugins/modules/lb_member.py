@@ -197,7 +197,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
     admin_socket_argument_spec,
     admin_socket_problem,
     deprecated_alias,
-    name_problem,
+    names_problem,
     runtime_api,
     wait_for,
 )
@@ -367,11 +367,9 @@ def main() -> None:
     problem = admin_socket_problem(params)
     if problem:
         module.fail_json(msg=f"{problem} Nothing was changed.", changed=False)
-    for option, names in (("server", [params["server"]]), ("backend", params["backend"] or [])):
-        for name in names:
-            problem = name_problem(name)
-            if problem:
-                module.fail_json(msg=f"Invalid {option}: {problem}. Nothing was sent to HAProxy.", changed=False)
+    problem = names_problem({"server": [params["server"]], "backend": params["backend"]})
+    if problem:
+        module.fail_json(msg=problem, changed=False)
     api = runtime_api(params)
     manager = LbMember(module, api)
     try:

@@ -15,7 +15,6 @@ description:
   - Tells for each member its admin state, weight, status, sessions and whether it is in rotation, and for
     each backend how many members are out of rotation, so that a play can check the capacity left before
     it takes more members out.
-  - Reads only; C(changed) is always false.
 author:
   - beamops.deploy contributors (@beamops)
 extends_documentation_fragment:
@@ -49,10 +48,10 @@ members:
   elements: dict
   contains:
     backend:
-      description: Backend name.
+      description: Backend the member is in. A server in several backends read is a member of each, listed once per backend.
       type: str
     server:
-      description: Server name.
+      description: Server name, as in C(haproxy.cfg).
       type: str
     state:
       description: Admin state, V(ready), V(drain) or V(maint).
@@ -89,9 +88,9 @@ from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
     HAProxyError,
     Member,
     RuntimeAPI,
-    admin_socket_argument_spec,
     admin_socket_problem,
-    name_problem,
+    names_problem,
+    read_argument_spec,
     runtime_api,
 )
 
@@ -122,21 +121,14 @@ def in_rotation(member: Member) -> bool:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
-            backend=dict(type="list", elements="str", aliases=["backends"]),
-            **admin_socket_argument_spec(),
-        ),
+        argument_spec=read_argument_spec(),
         **ADMIN_SOCKET_RULES,
         supports_check_mode=True,
     )
     params = module.params
-    problem = admin_socket_problem(params)
+    problem = admin_socket_problem(params) or names_problem({"backend": params["backend"]})
     if problem:
         module.fail_json(msg=problem)
-    for name in params["backend"] or []:
-        problem = name_problem(name)
-        if problem:
-            module.fail_json(msg=f"Invalid backend: {problem}. Nothing was sent to HAProxy.")
     api = runtime_api(params)
     try:
         members = read(api, params["backend"])

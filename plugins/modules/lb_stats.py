@@ -18,12 +18,8 @@ description:
     in between (requests, responses by class, errors, the error ratio, rates per second and the mean
     response time). That is what a canary analysis compares (see the P(beamops.deploy.canary_verdict#filter)
     filter); no metrics stack is needed, the load balancer already counts every request.
-  - Reads only; C(changed) is always false.
 author:
   - beamops.deploy contributors (@beamops)
-extends_documentation_fragment:
-  - beamops.deploy.haproxy_admin
-  - beamops.deploy.haproxy_admin.read
 options:
   servers:
     description:
@@ -39,6 +35,9 @@ options:
       - When omitted, one read, no window.
       - Check mode reads, and waits, the same.
     type: float
+extends_documentation_fragment:
+  - beamops.deploy.haproxy_admin
+  - beamops.deploy.haproxy_admin.read
 notes:
   - HAProxy's counters count from its start, not from a node's restart; a server keeps its counters when
     the release behind it is replaced. Compare windows, not totals.
@@ -88,6 +87,7 @@ servers:
   description:
     - Every server read (or those of O(servers)), in HAProxy's order. Figures are null where this HAProxy
       does not report them.
+    - The four C(*_time_ms) figures are HAProxy's moving averages at the last read, in whole milliseconds.
   returned: success
   type: list
   elements: dict
@@ -133,16 +133,16 @@ servers:
       description: Requests sent to another server after a failed connect (C(wredis)).
       type: int
     queue_time_ms:
-      description: HAProxy's average queue time (C(qtime)), ms.
+      description: Time a request waited in HAProxy's queues for a free connection slot (C(qtime)).
       type: int
     connect_time_ms:
-      description: HAProxy's average connect time (C(ctime)), ms.
+      description: Time to establish the connection to the server (C(ctime)).
       type: int
     response_time_ms:
-      description: HAProxy's average response time (C(rtime)), ms.
+      description: Time the server took to send its complete response headers once connected (C(rtime)).
       type: int
     total_time_ms:
-      description: HAProxy's average total time (C(ttime)), ms.
+      description: Whole session time, from accepting the client's connection to closing it (C(ttime)).
       type: int
     missing:
       description: Columns this HAProxy's C(show stat) lacks.
@@ -248,9 +248,9 @@ from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
     ADMIN_SOCKET_RULES,
     HAProxyError,
     RuntimeAPI,
-    admin_socket_argument_spec,
     admin_socket_problem,
-    name_problem,
+    names_problem,
+    read_argument_spec,
     read_stats,
     runtime_api,
     stat_window,
@@ -281,10 +281,9 @@ def measure(api: RuntimeAPI, backends: list[str] | None, servers: list[str] | No
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            backend=dict(type="list", elements="str", aliases=["backends"]),
             servers=dict(type="list", elements="str"),
             window_s=dict(type="float"),
-            **admin_socket_argument_spec(),
+            **read_argument_spec(),
         ),
         **ADMIN_SOCKET_RULES,
         supports_check_mode=True,
@@ -299,11 +298,9 @@ def main() -> None:
             msg=f"window_s must be above 0 and at most {MAX_WINDOW_S} seconds, got {window_s:g}: "
             "leave it out for a single read."
         )
-    for option in ("backend", "servers"):
-        for name in params[option] or []:
-            problem = name_problem(name)
-            if problem:
-                module.fail_json(msg=f"Invalid {option}: {problem}. Nothing was sent to HAProxy.")
+    problem = names_problem({option: params[option] for option in ("backend", "servers")})
+    if problem:
+        module.fail_json(msg=problem)
     api = runtime_api(params)
     try:
         servers, backends, seconds = measure(api, params["backend"], params["servers"] or None, window_s)
