@@ -73,12 +73,10 @@ options:
     type: int
     default: 60
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
   - beamops.deploy.node
   - beamops.deploy.node.attributes
 attributes:
   check_mode:
-    support: full
     details: Runs the preflight and reports the change it would make.
 notes:
   - Run it as the user the release runs as (C(become_user)); release_handler writes in the release

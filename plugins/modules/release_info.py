@@ -45,12 +45,10 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
   - beamops.deploy.node
   - beamops.deploy.node.attributes
 attributes:
   check_mode:
-    support: full
     details: Reads only, the same in check mode.
 notes:
   - Run it as the user the release runs as (C(become_user)), who can read the release's cookie.
