@@ -24,7 +24,7 @@ author:
   - beamops.deploy contributors (@beamops)
 attributes:
   check_mode:
-    description: Can run in check mode and report the change it would make without making it.
+    description: Reports the change it would make without making it.
     support: full
     details:
       - In check mode nothing is sent but reads, and the module does not wait.
