@@ -6,10 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """How the modules that talk to HAProxy's runtime API reach its admin socket.
-
-    Paired with plugins/module_utils/_haproxy.py admin_socket_argument_spec().
-    """
+    """How the HAProxy modules reach its admin socket: the docs of _haproxy.py admin_socket_argument_spec()."""
 
     DOCUMENTATION = r"""
 options:
@@ -44,7 +41,8 @@ options:
     aliases: [socket_timeout]
 """
 
-    # The read-only modules (lb_member_info, lb_stats): what they read and that they change nothing.
+    # The read-only modules (lb_member_info, lb_stats): what they read and that they change nothing; the
+    # docs of _haproxy.py read_argument_spec() beside the admin socket's.
     READ = r"""
 options:
   backend:

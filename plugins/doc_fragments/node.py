@@ -6,10 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """How the modules that talk to a running node name it and find its cookie.
-
-    Paired with plugins/module_utils/_dist.py node_argument_spec().
-    """
+    """How the node modules name a running node and find its cookie: the docs of _dist.py node_argument_spec()."""
 
     DOCUMENTATION = r"""
 options:
