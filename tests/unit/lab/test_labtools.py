@@ -35,13 +35,18 @@ TWO_PLAYS = """
 """
 
 
+def run_in(cwd: Path, argv: list[str], env: dict) -> subprocess.CompletedProcess:
+    """A real ansible-playbook or pytest run in ``cwd``, its output captured; two minutes at the most."""
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
 def test_recap_sums_a_real_runs_counters_over_its_plays(tmp_path):
     (tmp_path / "play.yml").write_text(TWO_PLAYS)
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     env.pop("ANSIBLE_STDOUT_CALLBACK", None)
     argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "one,two,", "-c", "local", "play.yml"]
     argv += ["-e", f"ansible_python_interpreter={sys.executable}"]
-    run = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120, check=False)
+    run = run_in(tmp_path, argv, env)
     assert run.returncode == 0, run.stdout + run.stderr
     counters = labtools.recap(run.stdout)
     assert set(counters) == {"one", "two"}
@@ -117,15 +122,8 @@ def test_scenario_figures_are_saved_once_the_module_is_done(tmp_path):
     )
     lab = Path(labtools.__file__).parent
     env = dict(os.environ, BEAMOPS_BUILD_DIR=str(tmp_path / "build"), BEAMOPS_LAB="h3unit", PYTHONPATH=str(lab))
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "test_x.py"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "test_x.py"]
+    run = run_in(tmp_path, argv, env)
     assert run.returncode == 0, run.stdout + run.stderr
     saved = tmp_path / "build" / "figures" / "h3unit-sample.json"
     assert json.loads(saved.read_text()) == {"one": 1, "two": 2}
