@@ -41,6 +41,34 @@ def tarball(version: str) -> str:
     return f"{labtools.RELEASES_DIR}/{labtools.APP}-{version}.tar.gz"
 
 
+def rolling_vars(version: str, report: Path, **more) -> dict:
+    """A rolling deploy of ``version`` on this lab with the canary analysis, its report at ``report``; and ``more``."""
+    return {
+        "rolling_app_name": labtools.APP,
+        "rolling_version": version,
+        "rolling_src": tarball(version),
+        "rolling_report_path": str(report),
+        "rolling_analysis": True,
+        "rolling_analysis_window_s": WINDOW_S,
+    } | more
+
+
+def blue_green_vars(version: str, report: Path, **more) -> dict:
+    """A blue-green deploy of ``version`` to this lab's green colour, its report at ``report``; and ``more``."""
+    return {
+        "blue_green_app_name": labtools.APP,
+        "blue_green_app_root": labtools.APP_ROOT,
+        "blue_green_version": version,
+        "blue_green_src": tarball(version),
+        "blue_green_lb_group": LAB_VARS["lab_lb_group"],
+        "blue_green_lb_backends": [BACKEND],
+        "blue_green_lb_probe_url": f"http://127.0.0.1:{LAB_VARS['lab_haproxy_http_port']}/",
+        "blue_green_probe_successes": 2,
+        "blue_green_probe_interval": 0.5,
+        "blue_green_report_path": str(report),
+    } | more
+
+
 def playbook(name: str, report: Path, extra: dict) -> subprocess.CompletedProcess:
     """ansible-playbook beamops.deploy.<name> on this scenario's inventory (groups beam_nodes, lb, blue, green)."""
     report.unlink(missing_ok=True)
@@ -94,6 +122,16 @@ def load_figures(summary: dict) -> dict:
     }
 
 
+def analysis_figures(analysis: dict, *keys: str) -> dict:
+    """What the figures keep of a canary analysis: its ``keys``, then the new and the old side's figures."""
+    return {k: analysis[k] for k in keys} | {side: analysis["figures"][side] for side in ("new", "old")}
+
+
+def step_figures(step: dict, *keys: str) -> dict:
+    """What the figures keep of a blue-green traffic step: its share and weights, then its analysis' ``keys``."""
+    return {k: step[k] for k in ("percent", "share", "weights", "seconds")} | analysis_figures(step["analysis"], *keys)
+
+
 def test_lab_starts_on_1_0_0_all_in_rotation():
     assert set(admin_states().values()) == {"ready"}
     assert set(versions().values()) == {"1.0.0"}
@@ -102,18 +140,7 @@ def test_lab_starts_on_1_0_0_all_in_rotation():
 def test_flaky_release_fails_the_canary_analysis_and_only_the_canary_fails_requests(capsys):
     report = EPHEMERAL / "rolling-flaky.json"
     before = pids()
-    run, summary, records, _ = under_load(
-        "rolling",
-        report,
-        {
-            "rolling_app_name": labtools.APP,
-            "rolling_version": "1.1.0-flaky",
-            "rolling_src": tarball("1.1.0-flaky"),
-            "rolling_report_path": str(report),
-            "rolling_analysis": True,
-            "rolling_analysis_window_s": WINDOW_S,
-        },
-    )
+    run, summary, records, _ = under_load("rolling", report, rolling_vars("1.1.0-flaky", report))
     FIGURES["rolling_flaky"] = load_figures(summary)
     assert run.returncode != 0, run.stdout[-4000:]
     message = said(run)
@@ -126,10 +153,7 @@ def test_flaky_release_fails_the_canary_analysis_and_only_the_canary_fails_reque
     # Every probe passed: the analysis is what stopped it, on the error ratio.
     assert "probe" in steps and "analysis" in steps, steps.keys()
     analysis = steps["analysis"]["analysis"]
-    FIGURES["rolling_flaky"]["analysis"] = {k: analysis[k] for k in ("verdict", "reasons")} | {
-        "new": analysis["figures"]["new"],
-        "old": analysis["figures"]["old"],
-    }
+    FIGURES["rolling_flaky"]["analysis"] = analysis_figures(analysis, "verdict", "reasons")
     assert analysis["verdict"] == "fail" and analysis["figures"]["checks"]["error_ratio"]["result"] == "fail"
     assert analysis["figures"]["new"]["servers"] == [CANARY]
     assert 0.02 < analysis["figures"]["new"]["error_ratio"] < 0.08, analysis["figures"]["new"]
@@ -171,16 +195,8 @@ def test_good_release_passes_the_analysis_and_completes():
     run, summary, _, _ = under_load(
         "rolling",
         report,
-        {
-            "rolling_app_name": labtools.APP,
-            "rolling_version": "1.1.0",
-            "rolling_src": tarball("1.1.0"),
-            "rolling_report_path": str(report),
-            "rolling_analysis": True,
-            "rolling_analysis_window_s": WINDOW_S,
-            # Once the canary passed, the two other nodes in one batch: a shorter scenario.
-            "beamops_max_unavailable": 2,
-        },
+        # Once the canary passed, the two other nodes in one batch: a shorter scenario.
+        rolling_vars("1.1.0", report, beamops_max_unavailable=2),
     )
     FIGURES["rolling_good"] = load_figures(summary)
     assert run.returncode == 0, run.stdout[-4000:]
@@ -193,7 +209,7 @@ def test_good_release_passes_the_analysis_and_completes():
     # The canary batch only (rolling_analysis_every_batch is false), and it passed on its figures.
     assert [v["verdict"] for v in verdicts] == ["pass"], verdicts
     assert verdicts[0]["figures"]["new"]["requests"] >= 100
-    FIGURES["rolling_good"]["analysis"] = {"new": verdicts[0]["figures"]["new"], "old": verdicts[0]["figures"]["old"]}
+    FIGURES["rolling_good"]["analysis"] = analysis_figures(verdicts[0])
     assert versions() == dict.fromkeys(labtools.NODES, "1.1.0")
     assert set(admin_states().values()) == {"ready"}
 
@@ -207,23 +223,15 @@ def test_blue_green_traffic_shift_stops_at_its_first_step_for_the_slow_release()
     run, summary, records, wall0 = under_load(
         "blue_green",
         report,
-        {
-            "blue_green_app_name": labtools.APP,
-            "blue_green_app_root": labtools.APP_ROOT,
-            "blue_green_version": "1.1.0-slow",
-            "blue_green_src": tarball("1.1.0-slow"),
-            "blue_green_lb_group": LAB_VARS["lab_lb_group"],
-            "blue_green_lb_backends": [BACKEND],
-            "blue_green_lb_probe_url": f"http://127.0.0.1:{LAB_VARS['lab_haproxy_http_port']}/",
-            "blue_green_probe_successes": 2,
-            "blue_green_probe_interval": 0.5,
-            "blue_green_report_path": str(report),
-            "blue_green_traffic_steps": [10, 50, 100],
+        blue_green_vars(
+            "1.1.0-slow",
+            report,
+            blue_green_traffic_steps=[10, 50, 100],
             # A tenth of the traffic, slowed down: far fewer requests than a canary of a third gets
             # (about 8 a second here), so a longer window and a lower minimum.
-            "blue_green_analysis_window_s": WINDOW_S + 2,
-            "blue_green_analysis_min_requests": 40,
-        },
+            blue_green_analysis_window_s=WINDOW_S + 2,
+            blue_green_analysis_min_requests=40,
+        ),
     )
     FIGURES["blue_green_slow"] = load_figures(summary)
     assert run.returncode != 0, run.stdout[-4000:]
@@ -237,12 +245,7 @@ def test_blue_green_traffic_shift_stops_at_its_first_step_for_the_slow_release()
     assert data["outcome"] == "step_failed" and data["serving_colour"] == "blue"
     assert [s["step"] for s in data["steps"]] == ["preflight", "deploy", "probe", "traffic", "switch_back"]
     step = data["steps"][3]
-    FIGURES["blue_green_slow"]["step"] = {k: step[k] for k in ("percent", "share", "weights", "seconds")} | {
-        "verdict": step["analysis"]["verdict"],
-        "reasons": step["analysis"]["reasons"],
-        "new": step["analysis"]["figures"]["new"],
-        "old": step["analysis"]["figures"]["old"],
-    }
+    FIGURES["blue_green_slow"]["step"] = step_figures(step, "verdict", "reasons")
     assert (step["percent"], step["share"], step["weights"]) == (10, 10.0, {"old": 90, "new": 20})
     assert step["analysis"]["verdict"] == "fail"
     assert step["analysis"]["figures"]["checks"]["latency_ratio"]["result"] == "fail"
@@ -273,20 +276,7 @@ def test_blue_green_traffic_steps_that_pass_end_in_the_switch():
     run, summary, _, _ = under_load(
         "blue_green",
         report,
-        {
-            "blue_green_app_name": labtools.APP,
-            "blue_green_app_root": labtools.APP_ROOT,
-            "blue_green_version": "1.2.0",
-            "blue_green_src": tarball("1.2.0"),
-            "blue_green_lb_group": LAB_VARS["lab_lb_group"],
-            "blue_green_lb_backends": [BACKEND],
-            "blue_green_lb_probe_url": f"http://127.0.0.1:{LAB_VARS['lab_haproxy_http_port']}/",
-            "blue_green_probe_successes": 2,
-            "blue_green_probe_interval": 0.5,
-            "blue_green_report_path": str(report),
-            "blue_green_traffic_steps": [50],
-            "blue_green_analysis_window_s": WINDOW_S - 2,
-        },
+        blue_green_vars("1.2.0", report, blue_green_traffic_steps=[50], blue_green_analysis_window_s=WINDOW_S - 2),
     )
     FIGURES["blue_green_good"] = load_figures(summary)
     assert run.returncode == 0, run.stdout[-4000:]
@@ -295,11 +285,7 @@ def test_blue_green_traffic_steps_that_pass_end_in_the_switch():
     assert data["outcome"] == "switched" and data["serving_colour"] == "green"
     assert [s["step"] for s in data["steps"]] == ["preflight", "deploy", "probe", "traffic", "switch", "verify"]
     step = data["steps"][3]
-    FIGURES["blue_green_good"]["step"] = {k: step[k] for k in ("percent", "share", "weights", "seconds")} | {
-        "verdict": step["analysis"]["verdict"],
-        "new": step["analysis"]["figures"]["new"],
-        "old": step["analysis"]["figures"]["old"],
-    }
+    FIGURES["blue_green_good"]["step"] = step_figures(step, "verdict")
     assert (step["percent"], step["share"], step["weights"]) == (50, 50.0, {"old": 50, "new": 100})
     assert step["analysis"]["verdict"] == "pass", step["analysis"]["reasons"]
     # Switched: green alone in rotation, blue in maintenance, every weight as before the run.
