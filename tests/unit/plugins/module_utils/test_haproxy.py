@@ -12,8 +12,10 @@ from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
     RuntimeAPI,
     decode_admin_state,
     is_transitional,
+    names_problem,
     parse_servers_state,
     parse_stat_csv,
+    read_argument_spec,
     status_word,
     wait_for,
     wait_outcome,
@@ -201,3 +203,17 @@ def test_runtime_api_never_sends_a_second_command(haproxy):
     with pytest.raises(HAProxyError, match="more than one HAProxy command"):
         api.command("show info;show stat")
     assert fake.commands == []
+
+
+def test_names_problem_names_the_first_option_with_a_bad_name_and_says_nothing_was_sent():
+    assert names_problem({"server": ["node1"], "backend": None}) is None
+    assert names_problem({"backend": ["beam_nodes", "a b"], "servers": ["x;y"]}) == (
+        "Invalid backend: 'a b' is not an HAProxy name: use letters, digits and - _ . : only "
+        "(no space, ';' or newline). Nothing was sent to HAProxy."
+    )
+
+
+def test_the_readers_options_are_the_backends_then_the_admin_sockets():
+    spec = read_argument_spec()
+    assert list(spec)[:2] == ["backend", "socket"]
+    assert spec["backend"] == {"type": "list", "elements": "str", "aliases": ["backends"]}
