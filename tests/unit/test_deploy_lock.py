@@ -51,3 +51,16 @@ def test_a_lock_held_by_another_run_is_not_taken_nor_released_by_this_one(tmp_pa
     assert lockdir.is_dir()
     # Taken over only with the holder found before (a run known to be gone).
     assert lock("take", str(lockdir), ME, found["holder"])["taken"]
+
+
+def test_release_forgets_the_drain_mark_this_run_wrote_only(tmp_path):
+    lockdir, mark = tmp_path / ".beamops" / "deploy.lock", tmp_path / ".beamops" / "drained.json"
+    lock("take", str(lockdir), ME, "null", str(mark))
+    lock("mark", str(mark), {"by": OTHER, "server": "node1"})  # another run (it took the lock over) drained it
+    assert lock("release", str(lockdir), ME, str(mark)) == {"released": True, "forgot_mark": False}
+    assert mark.exists()
+    lock("take", str(lockdir), ME, "null", str(mark))
+    lock("mark", str(mark), {"by": ME, "server": "node1"})
+    assert lock("release", str(lockdir), ME, str(mark)) == {"released": True, "forgot_mark": True}
+    assert not mark.exists() and not lockdir.exists()
+    assert lock("release", str(lockdir), ME, str(mark)) == {"released": False, "forgot_mark": False}

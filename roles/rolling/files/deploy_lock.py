@@ -6,7 +6,8 @@
 #                                 holder found before; null for none), first move aside a lock still
 #                                 held by it; with MARK, once the lock is taken, read the drain mark
 #                                 an interrupted run left there (drained: its record, or null)
-#   release LOCKDIR HOLDER        remove LOCKDIR when HOLDER holds it
+#   release LOCKDIR HOLDER [MARK] remove LOCKDIR when HOLDER holds it; with MARK, also remove the
+#                                 drain mark FILE when HOLDER wrote it (the member is ready again)
 #   mark FILE RECORD              write the drain mark FILE (RECORD, a JSON object) atomically
 # Prints one JSON object: taken/released/marked, and the holder found.
 import json
@@ -85,6 +86,16 @@ def read_mark(path):
     return record if isinstance(record, dict) else {}
 
 
+def forget_mark(path, holder):
+    if not same((read_mark(path) or {}).get("by"), holder):
+        return False  # no mark, or one another run wrote (it took the lock over): it stays
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def main(argv):
     action, lock, holder = argv[1], argv[2], json.loads(argv[3])
     if action == "mark":
@@ -95,6 +106,8 @@ def main(argv):
             result["drained"] = read_mark(argv[5])
     else:
         result = {"released": remove(lock, holder)}
+        if len(argv) > 4:
+            result["forgot_mark"] = forget_mark(argv[4], holder)
     print(json.dumps(result))
 
 
