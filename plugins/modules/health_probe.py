@@ -87,7 +87,7 @@ options:
     type: int
   root:
     description:
-      - The release on the target, for O(kind=beam). Either the deploy root holding a C(current) link to the
+      - The release on the target, for O(kind=beam) (and O(release_version) with the other kinds). Either the deploy root holding a C(current) link to the
         release directory (V(/opt/app)), or the release directory itself (V(/opt/app/current)).
       - The same option as O(beamops.deploy.release_info#module:root).
     type: path
@@ -102,6 +102,10 @@ options:
     description:
       - Release version the node must run. The running version is the release marked V(current) by
         release_handler (during a hot upgrade), else the V(permanent) one, else the version of the boot script.
+      - With O(kind=http) or O(kind=tcp), and O(root) and O(name) given, the node is asked once, after the
+        probe got its successes, which release it runs (the same question as O(kind=beam)); the probe fails
+        when the node does not answer or runs another release. The answer is in RV(release). A service that
+        answers is then known to be the release expected in one task, not two.
     type: str
   applications:
     description: Applications the node must have started.
@@ -219,6 +223,13 @@ details:
   returned: always
   type: dict
   sample: {node: beamops_sample@node1, release_version: 1.0.0, applications: [beamops_sample, sasl, stdlib, kernel]}
+release:
+  description:
+    - What the node answered after an HTTP or TCP probe with O(release_version) (the keys of RV(details) for
+      O(kind=beam)).
+  returned: with O(kind=http) or O(kind=tcp) and O(release_version), when the node answered
+  type: dict
+  sample: {node: beamops_sample@node1, release_version: 1.1.0, applications: [beamops_sample, sasl, stdlib, kernel]}
 """
 
 import os
@@ -231,6 +242,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_a
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
     NamedReleaseRoot,
+    ProbeFailure,
     Prober,
     beam_check,
     http_check,
@@ -294,6 +306,13 @@ def make_check(module: AnsibleModule):
         )
     if p["kind"] == "tcp":
         return lambda timeout: tcp_check(p["host"], p["port"], timeout)
+    node = make_node(module)
+    return lambda timeout: beam_check(node, timeout, p["release_version"], p["applications"])
+
+
+def make_node(module: AnsibleModule) -> Node:
+    """The node of the release at root, for a BEAM check."""
+    p = module.params
     located = ReleaseRoot.locate(p["root"], p["name"])
     release = NamedReleaseRoot(located.path, p["name"], p["node_name"])
     if not release.exists():
@@ -306,7 +325,22 @@ def make_check(module: AnsibleModule):
         node = Node(module, release, timeout=p["attempt_timeout"], cookie=p["cookie"], cookie_file=p["cookie_file"])
     except OtpError as exc:
         module.fail_json(msg=f"Cannot address the node of release {p['name']}: {exc}. Set node_name.")
-    return lambda timeout: beam_check(node, timeout, p["release_version"], p["applications"])
+    return node
+
+
+def confirm_release(module: AnsibleModule, result: dict) -> None:
+    """After an HTTP or TCP probe that passed, ask the node once which release it runs."""
+    p = module.params
+    try:
+        result["release"] = beam_check(make_node(module), p["attempt_timeout"], p["release_version"], p["applications"])
+    except ProbeFailure as exc:
+        if exc.details:
+            result["release"] = exc.details
+        module.fail_json(
+            msg=f"{p['kind']} probe passed, but the node of release {p['name']} is not what was expected: {exc}.",
+            changed=False,
+            **result,
+        )
 
 
 def main() -> None:
@@ -338,6 +372,7 @@ def main() -> None:
             ("kind", "tcp", ["port"]),
             ("kind", "beam", ["root", "name"]),
         ],
+        required_by={"release_version": ["root", "name"]},
         supports_check_mode=True,
     )
     p = module.params
@@ -361,6 +396,8 @@ def main() -> None:
             changed=False,
             **result,
         )
+    if p["kind"] != "beam" and p["release_version"]:
+        confirm_release(module, result)
     module.exit_json(changed=False, **result)
 
 

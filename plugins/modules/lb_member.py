@@ -65,6 +65,8 @@ options:
   wait:
     description:
       - Wait until the member has reached the state asked for (see the description), or fail at O(wait_timeout_s).
+      - While it waits for a drain, a member that loses its V(drain) or V(maint) state (an HAProxy reload or restart
+        forgets runtime states) gets it again, listed in RV(reapplied) with a warning.
       - Has no effect without O(state), and in check mode.
     type: bool
     default: false
@@ -184,6 +186,14 @@ wait_result:
   returned: success
   type: str
   sample: drained
+reapplied:
+  description:
+    - Members (C(backend/server)) that lost the drain or maint state while O(wait) ran, as an HAProxy reload or
+      restart without a server-state file does, and got it again; the wait goes on until they are drained.
+  returned: when a member lost its state during the wait
+  type: list
+  elements: str
+  sample: [web/node1]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -213,6 +223,7 @@ class LbMember:
         self.server = self.params["server"]
         self.changed = False
         self.partial: dict = {}
+        self.reapplied: list[str] = []
 
     def backends(self) -> list[str]:
         if self.params["backend"]:
@@ -258,17 +269,32 @@ class LbMember:
             done.append(member.name)
             self.changed = True
 
+    def hold(self, members: list) -> list:
+        """Read the members while waiting for a drain; a member that lost its drain or maint state (an
+        HAProxy reload or restart forgets runtime states) gets it again, so the wait never ends on a member
+        back in rotation that merely has no sessions yet."""
+        members = self.read(members)
+        lost = [m for m in members if m.state != self.params["state"]]
+        if not lost:
+            return members
+        for member in lost:
+            self.api.set_state(member, self.params["state"])
+            self.reapplied.append(member.name)
+        self.changed = True
+        return self.read(members)
+
     def wait(self, members: list) -> tuple[str, list, float]:
         goal = "up" if self.params["state"] == "ready" else "drained"
         timeout, sleep = self.params["wait_timeout_s"], self.params["wait_sleep_s"]
-        outcome, members, waited = wait_for(lambda: self.read(members), goal, timeout, sleep)
+        read = (lambda: self.read(members)) if goal == "up" else (lambda: self.hold(members))
+        outcome, members, waited = wait_for(read, goal, timeout, sleep)
         if outcome is not None:
             return outcome, members, waited
         if goal == "drained" and self.params["shutdown_sessions"]:
             for member in members:
                 if not member.is_drained():
                     self.api.shutdown_sessions(member)
-            outcome, members, extra = wait_for(lambda: self.read(members), goal, max(sleep * 4, 2.0), sleep)
+            outcome, members, extra = wait_for(lambda: self.hold(members), goal, max(sleep * 4, 2.0), sleep)
             if outcome is not None:
                 self.module.warn(
                     f"Sessions of {self.server} were cut after wait_timeout_s ({timeout}s): "
@@ -315,11 +341,17 @@ class LbMember:
                 outcome, after, waited = self.wait(after)
                 result = {"waited": round(waited, 3), "wait_result": outcome}
             after_dicts = [m.as_dict() for m in after]
+            if self.reapplied:
+                self.module.warn(
+                    f"{', '.join(dict.fromkeys(self.reapplied))} lost its {self.params['state']} state while the wait "
+                    "ran (an HAProxy reload or restart forgets runtime states): it was set again."
+                )
+                result["reapplied"] = list(dict.fromkeys(self.reapplied))
             for member in after:
                 if member.admin_bits & FOREIGN_BITS:
                     self.module.warn(f"{member.name} is held out of rotation by HAProxy itself: {member.flags}.")
         result.update(
-            changed=changed,
+            changed=changed or bool(self.reapplied),
             members=[
                 {"backend": m.backend, "server": m.server, "before": m.as_dict(), "after": a}
                 for m, a in zip(before, after_dicts)

@@ -69,6 +69,29 @@ def test_beam_probe_asks_the_node_without_the_cookie_in_arguments(run_module, tm
     assert any("which_releases" in a for a in argv)
 
 
+@pytest.mark.parametrize(("expected", "fails"), [("1.0.0", False), ("1.1.0", True)])
+def test_http_probe_with_a_release_version_asks_the_node_once_after_its_successes(
+    run_module, http_server, tmp_path, monkeypatch, fake_epmd, expected, fails
+):
+    fake_epmd({"app": 40001})
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".erlang.cookie").write_text(COOKIE)
+    root = fake_release(tmp_path, ANSWER)  # a node that runs 1.0.0
+    args = {"kind": "http", "url": http_server(fixed=200), "successes": 2, "interval": 0.01, "root": str(root)}
+    result = run_module(health_probe, dict(args, name="app", release_version=expected))
+    assert result["attempts"] == 2 and result["release"]["release_version"] == "1.0.0"
+    assert (tmp_path / "argv").exists() and COOKIE not in json.dumps(result)
+    assert bool(result.get("failed")) is fails
+    if fails:
+        assert "http probe passed, but the node of release app is not what was expected" in result["msg"]
+        assert "runs release 1.0.0, expected 1.1.0" in result["msg"]
+
+
+def test_a_release_version_without_root_and_name_is_refused(run_module, http_server):
+    result = run_module(health_probe, {"kind": "http", "url": http_server(fixed=200), "release_version": "1.0.0"})
+    assert result["failed"] and "release_version" in result["msg"] and "root" in result["msg"]
+
+
 def test_beam_probe_masks_a_cookie_the_node_side_prints(run_module, tmp_path, monkeypatch, fake_epmd):
     fake_epmd({"app": 40001})
     monkeypatch.setenv("HOME", str(tmp_path))

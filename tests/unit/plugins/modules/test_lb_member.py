@@ -50,6 +50,29 @@ def test_drain_waits_for_sessions_and_queue(lb, fake_server):
     assert result["waited"] > 0 and result["members"][0]["before"]["sessions"] == 4
 
 
+def test_a_drain_lost_while_waiting_is_set_again_and_waited_for(lb, fake_server):
+    member = fake_server(scur=[4, 3, 0])
+
+    class Reloaded(type(member)):
+        """An HAProxy reload half way through the wait: the runtime drain state is forgotten once."""
+
+        reloaded = False
+
+        def read_scur(self):
+            if not self.reloaded and len(self.scur) == 2:
+                self.reloaded, self.admin = True, 0
+            return super().read_scur()
+
+    member.__class__ = Reloaded
+    fake, run = lb({"beam_nodes": {"node1": member}})
+    result = run(server="node1", backend="beam_nodes", state="drain", wait=True, wait_timeout_s=10)
+    assert member.reloaded and result["changed"] and result["wait_result"] == "drained"
+    assert result["reapplied"] == ["beam_nodes/node1"]
+    assert fake.set_commands == ["set server beam_nodes/node1 state drain"] * 2
+    assert result["members"][0]["after"]["status"] == "DRAIN"
+    assert "lost its drain state" in json.dumps(result["warnings"])
+
+
 def test_drain_of_a_down_member_returns_at_once(lb, fake_server):
     _fake, run = lb({"beam_nodes": {"node1": fake_server(op=0, check_result=2, scur=3)}})
     started = time.monotonic()
