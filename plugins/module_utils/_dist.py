@@ -42,6 +42,16 @@ class DistError(Exception):
     """The node's name cannot be known from the release: the message says where to give it."""
 
 
+def deprecated_alias(old: str) -> list[dict]:
+    """An option's old name, kept as a deprecated alias until 1.0.0 (every module of the collection)."""
+    return [{"name": old, "version": "1.0.0", "collection_name": "beamops.deploy"}]
+
+
+def seconds_option(old: str, kind: str, default: float) -> dict:
+    """A time option named with its unit, <old>_s: its old name `old` still works, as a deprecated alias."""
+    return {"type": kind, "default": default, "aliases": [old], "deprecated_aliases": deprecated_alias(old)}
+
+
 def node_argument_spec() -> dict:
     """Options shared by the modules that talk to a node (doc fragment beamops.deploy.node)."""
     return {

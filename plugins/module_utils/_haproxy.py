@@ -16,6 +16,8 @@ import re
 import socket
 import time
 
+from ansible_collections.beamops.deploy.plugins.module_utils._dist import deprecated_alias, seconds_option
+
 # srv_admin_state bits of `show servers state` (HAProxy 2.6, include/haproxy/server-t.h).
 ADMIN_FLAGS = (
     (0x01, "forced_maint"),  # set server ... state maint
@@ -170,11 +172,6 @@ class Member:
         }
 
 
-def deprecated_alias(old: str) -> list[dict]:
-    """An option's old name, kept as a deprecated alias until 1.0.0."""
-    return [{"name": old, "version": "1.0.0", "collection_name": "beamops.deploy"}]
-
-
 def admin_socket_argument_spec() -> dict:
     """Options of every module that reaches HAProxy's admin socket (doc fragment beamops.deploy.haproxy_admin).
 
@@ -184,12 +181,7 @@ def admin_socket_argument_spec() -> dict:
         "socket": {"type": "path", "default": "/run/haproxy/admin.sock"},
         "admin_host": {"type": "str", "aliases": ["host"], "deprecated_aliases": deprecated_alias("host")},
         "admin_port": {"type": "int", "aliases": ["port"], "deprecated_aliases": deprecated_alias("port")},
-        "socket_timeout_s": {
-            "type": "float",
-            "default": 5.0,
-            "aliases": ["socket_timeout"],
-            "deprecated_aliases": deprecated_alias("socket_timeout"),
-        },
+        "socket_timeout_s": seconds_option("socket_timeout", "float", 5.0),
     }
 
 

@@ -198,6 +198,7 @@ reapplied:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.beamops.deploy.plugins.module_utils._dist import seconds_option
 from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
     ADMIN_SOCKET_RULES,
     FOREIGN_BITS,
@@ -206,7 +207,6 @@ from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
     RuntimeAPI,
     admin_socket_argument_spec,
     admin_socket_problem,
-    deprecated_alias,
     names_problem,
     runtime_api,
     wait_for,
@@ -374,15 +374,8 @@ def main() -> None:
             state=dict(type="str", choices=["ready", "drain", "maint"]),
             weight=dict(type="int"),
             wait=dict(type="bool", default=False),
-            wait_timeout_s=dict(
-                type="float",
-                default=60.0,
-                aliases=["wait_timeout"],
-                deprecated_aliases=deprecated_alias("wait_timeout"),
-            ),
-            wait_sleep_s=dict(
-                type="float", default=0.5, aliases=["wait_sleep"], deprecated_aliases=deprecated_alias("wait_sleep")
-            ),
+            wait_timeout_s=seconds_option("wait_timeout", "float", 60.0),
+            wait_sleep_s=seconds_option("wait_sleep", "float", 0.5),
             shutdown_sessions=dict(type="bool", default=False),
             **admin_socket_argument_spec(),
         ),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils import _internal
+from ansible.module_utils.common import warnings
 from ansible.module_utils.testing import patch_module_args
 
 
@@ -268,9 +269,12 @@ def fake_epmd(monkeypatch):
 
 @pytest.fixture
 def run_module(capsys):
-    """run_module(module, args) -> the module's JSON result (exit_json or fail_json)."""
+    """run_module(module, args) -> the module's JSON result (exit_json or fail_json), with only the
+    warnings and deprecations of this run (Ansible keeps them process-wide)."""
 
     def run(module, args):
+        warnings._global_warnings.clear()
+        warnings._global_deprecations.clear()
         with patch_module_args(args), pytest.raises(SystemExit):
             module.main()
         return json.loads(capsys.readouterr().out)
