@@ -92,7 +92,7 @@ class Prober:
                 reason = f"{failures} failed attempts, more than retries={self.retries}"
                 break
             if self.clock() + self.interval >= deadline:
-                reason = f"timeout={self.timeout:g}s reached"
+                reason = f"timeout_s={self.timeout:g}s reached"
                 break
             self.sleeper(self.interval)
         return {
@@ -152,7 +152,7 @@ def within(timeout: float, what: str, func):
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
-        raise ProbeFailure(f"{what}: no complete answer within {timeout:g}s (attempt_timeout)")
+        raise ProbeFailure(f"{what}: no complete answer within {timeout:g}s (attempt_timeout_s)")
     if "error" in box:
         raise box["error"]
     return box["value"]

@@ -11,7 +11,7 @@ short_description: Probe a service over HTTP, TCP or the Erlang distribution unt
 version_added: 0.1.0
 description:
   - Repeats one check until it has succeeded O(successes) times in a row. A failure resets that count; the probe
-    fails after O(retries) + 1 failed attempts or when O(timeout) passes, with the attempts, the latencies and the
+    fails after O(retries) + 1 failed attempts or when O(timeout_s) passes, with the attempts, the latencies and the
     last error.
   - O(kind=http) sends a request and checks the status, a pattern of the body and response headers.
     O(kind=tcp) opens a TCP connection. O(kind=beam) asks the running node which release it runs (through
@@ -120,21 +120,29 @@ options:
     description: Failed attempts tolerated; the probe fails at the next one.
     type: int
     default: 3
-  interval:
-    description: Seconds between two attempts.
+  interval_s:
+    description:
+      - Seconds between two attempts.
+      - The old name O(interval) is deprecated and will be removed in 1.0.0.
     type: float
     default: 1
-  timeout:
-    description: Seconds the whole probe may take; it fails when the next attempt would start after that.
+    aliases: [interval]
+  timeout_s:
+    description:
+      - Seconds the whole probe may take; it fails when the next attempt would start after that.
+      - The old name O(timeout) is deprecated and will be removed in 1.0.0.
     type: float
     default: 60
-  attempt_timeout:
+    aliases: [timeout]
+  attempt_timeout_s:
     description:
       - Seconds one attempt may take (HTTP request, TCP connect, or the node's answer).
       - An HTTP attempt is bounded by wall time, from connecting to the end of the body, however slowly the
-        server sends it; no attempt runs past O(timeout).
+        server sends it; no attempt runs past O(timeout_s).
+      - The old name O(attempt_timeout) is deprecated and will be removed in 1.0.0.
     type: float
     default: 5
+    aliases: [attempt_timeout]
 extends_documentation_fragment:
   - beamops.deploy.node
 notes:
@@ -153,9 +161,9 @@ EXAMPLES = r"""
     url: http://127.0.0.1:8080/health
     body_regex: '"status":\s*"ok"'
     successes: 5
-    interval: 0.5
+    interval_s: 0.5
     retries: 10
-    timeout: 60
+    timeout_s: 60
 
 - name: The node runs release 1.1.0 with its application started
   beamops.deploy.health_probe:
@@ -238,7 +246,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec
+from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec, seconds_option
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
     NamedReleaseRoot,
@@ -270,8 +278,16 @@ def protect_cookies(module: AnsibleModule, release: ReleaseRoot) -> None:
 def validate(module: AnsibleModule) -> None:
     """Refuse option values that could only fail later, deep in an attempt, or leak what they hold."""
     p = module.params
-    if p["successes"] < 1 or p["retries"] < 0 or p["interval"] < 0 or p["timeout"] <= 0 or p["attempt_timeout"] <= 0:
-        module.fail_json(msg="successes must be at least 1, retries and interval at least 0, the timeouts above 0.")
+    if (
+        p["successes"] < 1
+        or p["retries"] < 0
+        or p["interval_s"] < 0
+        or p["timeout_s"] <= 0
+        or p["attempt_timeout_s"] <= 0
+    ):
+        module.fail_json(
+            msg="successes must be at least 1, retries and interval_s at least 0, timeout_s and attempt_timeout_s above 0."
+        )
     if p["kind"] == "http":
         password = urlsplit(p["url"]).password if "@" in p["url"] else None
         if password:
@@ -322,7 +338,7 @@ def make_node(module: AnsibleModule) -> Node:
         )
     protect_cookies(module, release)
     try:
-        node = Node(module, release, timeout=p["attempt_timeout"], cookie=p["cookie"], cookie_file=p["cookie_file"])
+        node = Node(module, release, timeout=p["attempt_timeout_s"], cookie=p["cookie"], cookie_file=p["cookie_file"])
     except OtpError as exc:
         module.fail_json(msg=f"Cannot address the node of release {p['name']}: {exc}. Set node_name.")
     return node
@@ -332,7 +348,9 @@ def confirm_release(module: AnsibleModule, result: dict) -> None:
     """After an HTTP or TCP probe that passed, ask the node once which release it runs."""
     p = module.params
     try:
-        result["release"] = beam_check(make_node(module), p["attempt_timeout"], p["release_version"], p["applications"])
+        result["release"] = beam_check(
+            make_node(module), p["attempt_timeout_s"], p["release_version"], p["applications"]
+        )
     except ProbeFailure as exc:
         if exc.details:
             result["release"] = exc.details
@@ -362,9 +380,9 @@ def main() -> None:
             applications=dict(type="list", elements="str", default=[]),
             successes=dict(type="int", default=1),
             retries=dict(type="int", default=3),
-            interval=dict(type="float", default=1.0),
-            timeout=dict(type="float", default=60.0),
-            attempt_timeout=dict(type="float", default=5.0),
+            interval_s=seconds_option("interval", "float", 1.0),
+            timeout_s=seconds_option("timeout", "float", 60.0),
+            attempt_timeout_s=seconds_option("attempt_timeout", "float", 5.0),
             **node_argument_spec(),
         ),
         required_if=[
@@ -381,9 +399,9 @@ def main() -> None:
         make_check(module),
         successes=p["successes"],
         retries=p["retries"],
-        interval=p["interval"],
-        timeout=p["timeout"],
-        attempt_timeout=p["attempt_timeout"],
+        interval=p["interval_s"],
+        timeout=p["timeout_s"],
+        attempt_timeout=p["attempt_timeout_s"],
     )
     result = prober.run()
     ok, reason = result.pop("ok"), result.pop("reason")
@@ -392,7 +410,7 @@ def main() -> None:
         module.fail_json(
             msg=f"{p['kind']} probe of {target} failed: {result['successes']} consecutive successes of "
             f"{p['successes']} required after {result['attempts']} attempts ({reason}); last error: "
-            f"{result['last_error']}. Fix what the last error names, or give the service more time (retries, timeout).",
+            f"{result['last_error']}. Fix what the last error names, or give the service more time (retries, timeout_s).",
             changed=False,
             **result,
         )

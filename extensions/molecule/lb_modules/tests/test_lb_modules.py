@@ -188,7 +188,7 @@ def flapping_service():
 
 
 def test_probe_of_a_flapping_service_never_reaches_three_successes(flapping_service):
-    args = {"kind": "http", "url": flapping_service, "successes": 3, "retries": 5, "interval": 0.2, "timeout": 60}
+    args = {"kind": "http", "url": flapping_service, "successes": 3, "retries": 5, "interval_s": 0.2, "timeout_s": 60}
     result = run_module(labtools.LB, "beamops.deploy.health_probe", args)
     assert result["failed"] and not result["changed"], result
     assert result["failures"] == 6 and result["attempts"] in (11, 12), result
@@ -203,7 +203,7 @@ def test_beam_probe_of_a_stopped_node_fails_naming_it():
     try:
         labtools.stop_node(node)
         result = run_module(
-            node, "beamops.deploy.health_probe", dict(args, interval=0.2), become_user=labtools.app_user(node)
+            node, "beamops.deploy.health_probe", dict(args, interval_s=0.2), become_user=labtools.app_user(node)
         )
     finally:
         restore(node)

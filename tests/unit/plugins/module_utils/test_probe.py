@@ -78,7 +78,7 @@ def test_overall_timeout_stops_a_probe_that_never_settles():
         sleeper=clock.sleep,
     )
     result = prober.run()
-    assert not result["ok"] and "timeout=10s" in result["reason"]
+    assert not result["ok"] and "timeout_s=10s" in result["reason"]
     assert result["attempts"] == 5 and result["elapsed"] <= 10
 
 

@@ -20,7 +20,7 @@ COOKIE = "SECRETCOOKIEVALUEFORTESTS"
 
 def test_flapping_service_fails_with_attempts_and_last_error(run_module, http_server):
     url = http_server()
-    args = {"kind": "http", "url": url, "successes": 3, "retries": 3, "interval": 0.01, "_ansible_check_mode": True}
+    args = {"kind": "http", "url": url, "successes": 3, "retries": 3, "interval_s": 0.01, "_ansible_check_mode": True}
     result = run_module(health_probe, args)
     assert result["failed"] and not result["changed"]
     assert result["attempts"] == 8 and result["failures"] == 4 and result["successes"] == 0
@@ -29,7 +29,7 @@ def test_flapping_service_fails_with_attempts_and_last_error(run_module, http_se
 
 def test_steady_service_passes_in_check_mode_too(run_module, http_server):
     url = http_server(fixed=200)
-    args = {"kind": "http", "url": url, "successes": 2, "interval": 0.01, "_ansible_check_mode": True}
+    args = {"kind": "http", "url": url, "successes": 2, "interval_s": 0.01, "_ansible_check_mode": True}
     result = run_module(health_probe, args)
     assert not result["changed"] and result["attempts"] == 2 and result["last_error"] is None
 
@@ -77,7 +77,7 @@ def test_http_probe_with_a_release_version_asks_the_node_once_after_its_successe
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / ".erlang.cookie").write_text(COOKIE)
     root = fake_release(tmp_path, ANSWER)  # a node that runs 1.0.0
-    args = {"kind": "http", "url": http_server(fixed=200), "successes": 2, "interval": 0.01, "root": str(root)}
+    args = {"kind": "http", "url": http_server(fixed=200), "successes": 2, "interval_s": 0.01, "root": str(root)}
     result = run_module(health_probe, dict(args, name="app", release_version=expected))
     assert result["attempts"] == 2 and result["release"]["release_version"] == "1.0.0"
     assert (tmp_path / "argv").exists() and COOKIE not in json.dumps(result)
@@ -183,7 +183,8 @@ def test_a_dripping_server_cannot_stretch_an_attempt_or_the_probe(run_module):
     url, stop, listener = drip_server(header_bytes=400)  # 20 s of headers
     try:
         started = time.monotonic()
-        args = {"kind": "http", "url": url, "attempt_timeout": 0.5, "timeout": 1.2, "interval": 0.1, "retries": 10}
+        times = {"attempt_timeout_s": 0.5, "timeout_s": 1.2, "interval_s": 0.1}
+        args = {"kind": "http", "url": url, **times, "retries": 10}
         result = run_module(health_probe, args)
         elapsed = time.monotonic() - started
     finally:
