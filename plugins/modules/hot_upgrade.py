@@ -64,14 +64,20 @@ options:
       - Release tarball on the node. By default C(<release dir>/releases/<version>/<name>.tar.gz),
         where M(beamops.deploy.release) with C(state=staged) puts it.
     type: path
-  timeout:
-    description: Seconds each release_handler call may take.
+  timeout_s:
+    description:
+      - Seconds each release_handler call may take.
+      - The old name O(timeout) is deprecated and will be removed in 1.0.0.
     type: int
     default: 60
-  restart_timeout:
-    description: Seconds to wait for the node to answer again after it restarted.
+    aliases: [timeout]
+  restart_timeout_s:
+    description:
+      - Seconds to wait for the node to answer again after it restarted.
+      - The old name O(restart_timeout) is deprecated and will be removed in 1.0.0.
     type: int
     default: 60
+    aliases: [restart_timeout]
 extends_documentation_fragment:
   - beamops.deploy.node
   - beamops.deploy.node.attributes
@@ -170,7 +176,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.beamops.deploy.plugins.module_utils import _release
-from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec
+from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec, seconds_option
 from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import format_term
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import (
     NODEDOWN,
@@ -199,7 +205,7 @@ class HotUpgrade:
         self.node = Node(
             module,
             self.release,
-            timeout=self.p["timeout"],
+            timeout=self.p["timeout_s"],
             cookie=self.p["cookie"],
             cookie_file=self.p["cookie_file"],
             node_name=self.p["node_name"],
@@ -358,7 +364,7 @@ class HotUpgrade:
     def install_failed(self, version: str, answer, before: dict):
         """Fail after install_release did not answer {ok, ...}, saying what the node runs now."""
         # After the point of no return a failed install restarts the node on its permanent release.
-        after = self.timed("wait_restart", self.node.wait_up, self.p["restart_timeout"])
+        after = self.timed("wait_restart", self.node.wait_up, self.p["restart_timeout_s"])
         restarted = not after.get("up") or after.get("restart_marker") != before["restart_marker"]
         self.result.update(
             node_restarted=restarted,
@@ -368,7 +374,7 @@ class HotUpgrade:
         state = (
             f"it restarted and now runs {after.get('running_version')}"
             if after.get("up")
-            else f"it did not answer within {self.p['restart_timeout']}s ({self.node.unreachable_reason})"
+            else f"it did not answer within {self.p['restart_timeout_s']}s ({self.node.unreachable_reason})"
         )
         self.fail(f"install_release of {version} failed on node {self.node.name} ({format_term(answer)}); {state}")
         return answer
@@ -485,7 +491,7 @@ class HotUpgrade:
             # Never made permanent: a restart of the node boots the permanent release.
             self.timed("restart", self.node.rpc, "init", "restart", "[]")
             time.sleep(1)
-            after = self.timed("wait_restart", self.node.wait_up, self.p["restart_timeout"])
+            after = self.timed("wait_restart", self.node.wait_up, self.p["restart_timeout_s"])
             self.result["node_restarted"] = True
             if after.get("running_version") != target:
                 self.fail(f"node {self.node.name} runs {after.get('running_version')} after restarting onto {target}")
@@ -527,8 +533,8 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "rolled_back"], "default": "present"},
             "permanent": {"type": "bool", "default": True},
             "tarball": {"type": "path"},
-            "timeout": {"type": "int", "default": 60},
-            "restart_timeout": {"type": "int", "default": 60},
+            "timeout_s": seconds_option("timeout", "int", 60),
+            "restart_timeout_s": seconds_option("restart_timeout", "int", 60),
             **node_argument_spec(),
         },
         required_if=[("state", "present", ["version"])],

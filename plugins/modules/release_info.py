@@ -33,10 +33,13 @@ options:
         itself is taken as a relx release directory.
     type: path
     required: true
-  timeout:
-    description: Seconds to wait for the node's answer.
+  timeout_s:
+    description:
+      - Seconds to wait for the node's answer.
+      - The old name O(timeout) is deprecated and will be removed in 1.0.0.
     type: int
     default: 30
+    aliases: [timeout]
   drift_warnings:
     description:
       - Give a node whose running, permanent and bootable versions differ as Ansible warnings.
@@ -185,7 +188,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec
+from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec, seconds_option
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 
 
@@ -219,7 +222,7 @@ def gather(module: AnsibleModule) -> dict:
         node = Node(
             module,
             release,
-            timeout=module.params["timeout"],
+            timeout=module.params["timeout_s"],
             cookie=module.params["cookie"],
             cookie_file=module.params["cookie_file"],
             node_name=module.params["node_name"],
@@ -265,7 +268,7 @@ def main() -> None:
         argument_spec={
             "name": {"type": "str", "required": True},
             "root": {"type": "path", "required": True},
-            "timeout": {"type": "int", "default": 30},
+            "timeout_s": seconds_option("timeout", "int", 30),
             "drift_warnings": {"type": "bool", "default": True},
             **node_argument_spec(),
         },

@@ -165,7 +165,7 @@ def test_node_options_reach_the_node(node, deploy, run_module, tmp_path):
     root = deploy("1.1.0")
     cookie_file = tmp_path / "cookie"
     cookie_file.write_text("x")
-    info(run_module, root, timeout=7, node_name="app@elsewhere", cookie_file=str(cookie_file))
+    info(run_module, root, timeout_s=7, node_name="app@elsewhere", cookie_file=str(cookie_file))
     assert node.options["timeout"] == 7 and node.options["node_name"] == "app@elsewhere"
     assert node.options["cookie_file"] == str(cookie_file) and node.options["cookie"] is None
 
