@@ -411,7 +411,7 @@ def test_killed_run_is_completed_by_a_plain_rerun(work):
     assert not labtools.path_exists(N2, f"{ROOT}/.beamops/drained.json")
     row(
         "1. ansible-playbook killed (SIGKILL)",
-        "2 s after node2 was drained (its upload/unpack)",
+        "2 s after node2 was drained (its switch and restart)",
         "re-run took the stale lock over, readied and completed node2",
         result,
         "(killed: no message) / re-run: " + said(out),
