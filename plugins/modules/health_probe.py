@@ -87,8 +87,9 @@ options:
     type: int
   root:
     description:
-      - The release on the target, for O(kind=beam) (and O(release_version) with the other kinds). Either the deploy root holding a C(current) link to the
-        release directory (V(/opt/app)), or the release directory itself (V(/opt/app/current)).
+      - The release on the target, for O(kind=beam) (and O(release_version) with the other kinds). Either the
+        deploy root holding a C(current) link to the release directory (V(/opt/app)), or the release directory
+        itself (V(/opt/app/current)).
       - The same option as O(beamops.deploy.release_info#module:root).
     type: path
     aliases: [release_root]
