@@ -15,7 +15,9 @@ description:
     header), unsafe members (absolute paths, C(..) components, symlinks or hard links that leave
     the release directory, devices, fifos) and incomplete releases (no C(bin/<name>), no
     C(releases/<version>/<name>.rel), an application the C(.rel) names without its C(lib/) directory).
+  - With O(checksum), the tarball's sha256 must be that one (checked first, before it is read as an archive).
   - Returns an empty string for a sound tarball, else the reason, naming the file and the member.
+  - The rolling, hot_upgrade and blue_green roles check their tarball with this filter at preflight.
 positional: _input, name, version
 options:
   _input:
@@ -30,6 +32,11 @@ options:
     description: Release version the tarball must hold.
     type: str
     required: true
+  checksum:
+    description: The sha256 the tarball must have (64 hex digits, any case); empty or omitted for no check.
+    type: str
+    default: ""
+    version_added: 0.3.0
 author:
   - beamops.deploy contributors (@beamops)
 """
@@ -40,7 +47,8 @@ EXAMPLES = r"""
     that: __problem | length == 0
     fail_msg: "{{ __problem }}"
   vars:
-    __problem: "{{ '/srv/dist/myapp-1.1.0.tar.gz' | beamops.deploy.tarball_problem('myapp', '1.1.0') }}"
+    __problem: >-
+      {{ '/srv/dist/myapp-1.1.0.tar.gz' | beamops.deploy.tarball_problem('myapp', '1.1.0', checksum=myapp_sha256) }}
   run_once: true
 """
 
@@ -50,6 +58,7 @@ _value:
   type: str
 """
 
+import hashlib
 import os
 
 from ansible.errors import AnsibleFilterError
@@ -57,7 +66,15 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.beamops.deploy.plugins.module_utils import _release, _tar
 
 
-def tarball_problem(path: str, name: str, version: str) -> str:
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tarball_problem(path: str, name: str, version: str, checksum: str | None = "") -> str:
     for value, what in ((name, "name"), (version, "version")):
         if not isinstance(value, str) or not value:
             raise AnsibleFilterError(f"tarball_problem: the release {what} must be a non-empty string")
@@ -66,6 +83,15 @@ def tarball_problem(path: str, name: str, version: str) -> str:
         raise AnsibleFilterError(f"tarball_problem: invalid release name or version ({name!r}, {version!r}): {why}")
     if not os.path.isfile(path):
         return f"{path} is not a file on the control node"
+    if checksum:
+        if not isinstance(checksum, str):
+            raise AnsibleFilterError("tarball_problem: checksum must be a sha256 string")
+        try:
+            actual = _sha256(path)
+        except OSError as exc:
+            return f"{path} cannot be read: {exc}"
+        if actual != checksum.strip().lower():
+            return f"{path} has sha256 {actual}, not {checksum}"
     try:
         _release.inspect_tarball(path, name, version)
     except _tar.UnsafeArchiveError as exc:

@@ -131,10 +131,20 @@ def test_bad_input_fails_before_any_change():
     run2, _ = playbook("blue_green", "1.1.0", blue_green_green_group="no_such_group")
     assert run2.returncode != 0
     assert "blue_green_green_group ('no_such_group') must be two disjoint" in said(run2), said(run2)[-3000:]
+    # A damaged tarball (one byte flipped) is refused on the control node, as the rolling strategy refuses it.
+    damaged = EPHEMERAL / "damaged" / f"{labtools.APP}-1.1.0.tar.gz"
+    damaged.parent.mkdir(exist_ok=True)
+    data = bytearray(Path(labtools.RELEASES_DIR, f"{labtools.APP}-1.1.0.tar.gz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    run3, _ = playbook("blue_green", "1.1.0", blue_green_src=str(damaged))
+    assert run3.returncode != 0
+    assert f"refused before any change, on every node: {damaged} is damaged" in said(run3), said(run3)[-3000:]
     assert report is None
     assert admin_states() == before
     assert {node_version(n) for n in labtools.NODES} == {"1.0.0"}
-    assert all(c.get("changed", 0) == 0 for c in {**labtools.recap(run.stdout), **labtools.recap(run2.stdout)}.values())
+    runs = (run, run2, run3)
+    assert all(c.get("changed", 0) == 0 for r in runs for c in labtools.recap(r.stdout).values())
 
 
 def test_deploy_switches_to_green_under_load():

@@ -10,6 +10,7 @@ Every row ends with every node serving one of the versions involved and every me
 on both load balancers.
 """
 
+import hashlib
 import io
 import json
 import os
@@ -273,7 +274,10 @@ def test_bad_tarballs_are_refused_on_every_node_before_any_drain(work):
     load = Load()
     rc, out = play(work, rolling("1.1.0", rolling_checksum="0" * 64), name="bad")
     result = load.stop()
-    assert rc != 0 and "not rolling_checksum" in out
+    sha = hashlib.sha256(Path(labtools.tarball("1.1.0")).read_bytes()).hexdigest()
+    said = " ".join(out.split())  # the callback may fold a long message
+    assert rc != 0 and f"has sha256 {sha}, not {'0' * 64}" in said, out[-3000:]
+    assert "Fix rolling_src (rebuild or download the release again) or rolling_checksum" in said
     assert untouched() == before
     refused("9. tarball checksum differs", result, out, injected_at="preflight (control node)")
 

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -18,6 +20,15 @@ def test_a_sound_release_has_no_problem(tmp_path, release_tarball):
 def test_a_missing_file_is_named(tmp_path):
     path = str(tmp_path / "app-1.1.0.tar.gz")
     assert tarball_problem(path, "app", "1.1.0") == f"{path} is not a file on the control node"
+
+
+def test_a_checksum_given_must_match_in_any_case(tmp_path, release_tarball):
+    path = release_tarball(tmp_path / "app-1.1.0.tar.gz", version="1.1.0")
+    sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    assert tarball_problem(path, "app", "1.1.0", checksum=sha.upper()) == ""
+    other = "0" * 64
+    assert tarball_problem(path, "app", "1.1.0", checksum=other) == f"{path} has sha256 {sha}, not {other}"
+    assert tarball_problem(path, "app", "1.1.0", checksum="") == ""
 
 
 def test_a_flipped_byte_is_damage(tmp_path, release_tarball):
