@@ -294,7 +294,13 @@ def interpret_status(state: dict, release_version: str | None, applications: lis
             raise ProbeFailure(f"node {node}: asking {what} failed: {state['rpc_errors'][what]}")
     version = state["running_version"]
     apps = state["applications"]
-    details = {"node": node, "release_version": version, "releases": state["releases"], "applications": apps}
+    details = {
+        "node": node,
+        "release_version": version,
+        "permanent_version": state.get("permanent_version"),
+        "releases": state["releases"],
+        "applications": apps,
+    }
     if release_version and version != release_version:
         raise ProbeFailure(f"node {node} runs release {version}, expected {release_version}", details)
     missing = [a for a in applications if a not in apps]

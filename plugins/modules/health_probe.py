@@ -227,8 +227,8 @@ details:
   description:
     - What the last attempt that got an answer saw (a failed one too, such as a node running another
       release). V(status) for HTTP; V(address) for TCP; for BEAM V(node),
-      V(release_version) (running), V(releases) (name, version and status of each), V(applications) (started)
-      and V(cookie_source) (where the cookie the node accepted came from, never the cookie).
+      V(release_version) (running), V(permanent_version) (the one a restart boots), V(releases) (name, version
+      and status of each), V(applications) (started) and V(cookie_source) (where the cookie the node accepted came from, never the cookie).
   returned: always
   type: dict
   sample: {node: beamops_sample@node1, release_version: 1.0.0, applications: [beamops_sample, sasl, stdlib, kernel]}
@@ -238,7 +238,8 @@ release:
       O(kind=beam)).
   returned: with O(kind=http) or O(kind=tcp) and O(release_version), when the node answered
   type: dict
-  sample: {node: beamops_sample@node1, release_version: 1.1.0, applications: [beamops_sample, sasl, stdlib, kernel]}
+  sample: {node: beamops_sample@node1, release_version: 1.1.0, permanent_version: 1.0.0,
+           applications: [beamops_sample, sasl, stdlib, kernel]}
 """
 
 import os

@@ -159,8 +159,10 @@ def test_beam_answer_running_version_and_applications():
     assert seen["applications"] == ["beamops_sample", "sasl", "stdlib", "kernel"]
     assert seen["releases"] == [{"name": "beamops_sample", "version": "1.0.0", "status": "permanent"}]
     # During a hot upgrade the `current` release is the one running.
-    assert interpret_status(status(UPGRADING), "1.1.0", [])["release_version"] == "1.1.0"
+    upgrading = interpret_status(status(UPGRADING), "1.1.0", [])
+    assert (upgrading["release_version"], upgrading["permanent_version"]) == ("1.1.0", "1.0.0")
     assert status(UPGRADING)["permanent_version"] == "1.0.0"
+    assert seen["permanent_version"] == "1.0.0"
     with pytest.raises(ProbeFailure, match=r"runs release 1\.1\.0, expected 1\.0\.0") as failed:
         interpret_status(status(UPGRADING), "1.0.0", [])
     assert failed.value.details["release_version"] == "1.1.0"
