@@ -280,6 +280,15 @@ def test_bad_tarballs_are_refused_on_every_node_before_any_drain(work):
     assert "Fix rolling_src (rebuild or download the release again) or rolling_checksum" in said
     assert untouched() == before
     refused("9. tarball checksum differs", result, out, injected_at="preflight (control node)")
+    # A hook file that is not there would fail only at its stage, its member drained: refused at preflight.
+    missing = str(HOOKS / "no_such_hook.yml")
+    rc, out = play(work, rolling("1.1.0", rolling_hooks={"after_drain": missing}), name="bad")
+    said_hook = " ".join(out.split())
+    assert (
+        rc != 0
+        and f"rolling_hooks names task files that are not on the control node: after_drain={missing}" in said_hook
+    )
+    assert untouched() == before
 
 
 # --- refused before any change: lb, node ---------------------------------------------------------
