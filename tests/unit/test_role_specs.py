@@ -63,3 +63,15 @@ def test_the_rollback_entry_of_blue_green_takes_the_same_hooks_as_its_deploy():
         spec("blue_green", "rollback")["blue_green_hooks"]["options"]
         == spec("blue_green")["blue_green_hooks"]["options"]
     )
+
+
+@pytest.mark.parametrize("role", ["rolling", "hot_upgrade"])
+def test_every_hook_the_tasks_name_by_key_is_declared(role):
+    # Hooks outside the stage runner (preflight, after_install) are looked up by their key.
+    hooks_var, _, task_role = HOOKS[role]
+    declared = set(spec(role)[hooks_var]["options"])
+    named = set()
+    for path in (ROLES / task_role / "tasks").glob("*.yml"):
+        named |= set(re.findall(r"rolling_hooks\['(\w+)'\]", path.read_text()))
+    assert {"before_preflight", "after_preflight", "after_install"} <= named
+    assert named <= declared, f"{role}: hooks named in roles/{task_role}/tasks but not declared: {named - declared}"

@@ -9,6 +9,7 @@ wrote them) with the node role's defaults, and check that no module wrote an ~/.
 """
 
 import json
+import os
 from pathlib import Path
 
 import labtools
@@ -62,12 +63,20 @@ def test_rolling_cold_deploy_keeps_every_request(inventory, workdir):
         "rolling",
         "1.1.0",
         report,
-        rolling_hooks={"after_ready": str(SCENARIO / "hooks" / "after_ready.yml")},
+        rolling_hooks={
+            "after_ready": str(SCENARIO / "hooks" / "after_ready.yml"),
+            # Relative to the directory ansible-playbook runs from (this test's), as a user gives it with -e.
+            "before_preflight": os.path.relpath(SCENARIO / "hooks" / "preflight.yml"),
+            "after_preflight": os.path.relpath(SCENARIO / "hooks" / "preflight.yml"),
+        },
     )
     labtools.kept_every_request(result, load, "1.0.0", "1.1.0")
     for node in labtools.NODES:
         mark = labtools.podman_exec(node, "cat", "/tmp/beamops-after-ready-hook").stdout.split()
         assert mark == ["1.1.0", node]
+        # Both preflight hooks ran on every node, in order, before anything was switched.
+        marks = labtools.podman_exec(node, "cat", "/tmp/beamops-preflight-hooks").stdout.splitlines()
+        assert marks == ["releases/1.0.0", "releases/1.0.0"], marks
     for node in labtools.NODES:
         assert labtools.node_get(node, "/")["version"] == "1.1.0"
         assert current_link(node, ERLANG) == "releases/1.1.0"
