@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: deploy_holder
 short_description: Who this ansible-playbook run is, or whether a deploy lock's holder still runs
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Without O(holder), returns the identity of the running C(ansible-playbook) on the control node,
     as the strategy roles write it into a node's deploy lock (C(<root>/.beamops/deploy.lock)), namely

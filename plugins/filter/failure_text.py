@@ -6,10 +6,10 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: failure_text
 short_description: One line saying which task failed and why, from a rescue's failed result
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Turns C(ansible_failed_result) in a C(rescue) into the line the strategy roles put in their reports and
-    failure messages, namely C(<task name>: <why>).
+    failure messages, the name of the task that failed, a colon, and why.
   - The reason is the result's C(msg); for a loop, the C(msg) of each failed item, joined with C(; ); for a
     command that exited non-zero, the last line it wrote to standard error (or standard output) is added.
   - The rolling, hot_upgrade and blue_green roles all word their failures through this filter.
@@ -41,7 +41,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: C(<task name>: <why>), for example C(Probe the node's health endpoint: no success in 20 attempts).
+  description:
+    - "The task's name, a colon and why, for example C(Probe the node's health endpoint: no success in 20 attempts)."
   type: str
 """
 

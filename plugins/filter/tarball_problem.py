@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: tarball_problem
 short_description: What is wrong with a release tarball on the control node, or nothing
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads a release tarball on the control node to its end with the same checks the
     M(beamops.deploy.release) module makes on the target before it unpacks anything, so that a play
@@ -36,7 +36,6 @@ options:
     description: The sha256 the tarball must have (64 hex digits, any case); empty or omitted for no check.
     type: str
     default: ""
-    version_added: 0.3.0
 author:
   - beamops.deploy contributors (@beamops)
 """

@@ -25,7 +25,6 @@ options:
     type: list
     elements: path
     required: false
-    version_added: 0.3.0
 """
 
 EXAMPLES = r"""

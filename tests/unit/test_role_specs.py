@@ -68,7 +68,7 @@ def test_the_rollback_entry_of_blue_green_takes_the_same_hooks_as_its_deploy():
 @pytest.mark.parametrize("role", ["rolling", "hot_upgrade"])
 def test_every_hook_the_tasks_name_by_key_is_declared(role):
     # Hooks outside the stage runner (preflight, after_install) are looked up by their key.
-    hooks_var, _, task_role = HOOKS[role]
+    hooks_var, task_role = HOOKS[role][0], HOOKS[role][2]
     declared = set(spec(role)[hooks_var]["options"])
     named = set()
     for path in (ROLES / task_role / "tasks").glob("*.yml"):
