@@ -43,6 +43,12 @@ class Prober:
 
     retries is the number of failed attempts tolerated: the probe fails at failure retries + 1.
     A failure resets the count of consecutive successes.
+
+    With start_timeout above 0, a start phase comes first: the check is repeated every start_interval
+    until the service answers (a success, or a failure that carries what was seen: an HTTP status, the
+    node's reply), for at most start_timeout seconds; the silent attempts of that phase (connection
+    refused, no answer) are not counted. The answer that ends it counts, as a success or a failure, and
+    retries and timeout apply from then on. No answer within start_timeout fails the probe.
     """
 
     def __init__(
@@ -53,6 +59,8 @@ class Prober:
         interval: float = 1.0,
         timeout: float = 60.0,
         attempt_timeout: float = 5.0,
+        start_timeout: float = 0.0,
+        start_interval: float = 0.1,
         clock=time.monotonic,
         sleeper=time.sleep,
     ) -> None:
@@ -62,39 +70,65 @@ class Prober:
         self.interval = interval
         self.timeout = timeout
         self.attempt_timeout = attempt_timeout
+        self.start_timeout = start_timeout
+        self.start_interval = start_interval
         self.clock = clock
         self.sleeper = sleeper
 
     def run(self) -> dict:
         started = self.clock()
-        deadline = started + self.timeout
         attempts = failures = consecutive = 0
         latencies: list[float] = []
         last_error = None
         details: dict = {}
         reason = None
-        while True:
+        start_s = None
+
+        def attempt(deadline: float) -> str:
+            """One check: "ok", "failed" (it answered, wrongly) or "silent" (no answer)."""
+            nonlocal attempts, details, last_error
             budget = max(0.1, min(self.attempt_timeout, deadline - self.clock()))
             t0 = self.clock()
             try:
                 details = self.check(budget) or {}
-                consecutive += 1
+                outcome = "ok"
             except ProbeFailure as exc:
-                failures += 1
-                consecutive = 0
                 last_error = str(exc)
                 details = exc.details or details
+                outcome = "failed" if exc.details else "silent"
             attempts += 1
             latencies.append(round((self.clock() - t0) * 1000, 1))
-            if consecutive >= self.successes:
-                break
+            return outcome
+
+        def count(outcome: str) -> None:
+            nonlocal consecutive, failures, reason
+            if outcome == "ok":
+                consecutive += 1
+                return
+            failures += 1
+            consecutive = 0
             if failures > self.retries:
                 reason = f"{failures} failed attempts, more than retries={self.retries}"
-                break
-            if self.clock() + self.interval >= deadline:
-                reason = f"timeout_s={self.timeout:g}s reached"
-                break
-            self.sleeper(self.interval)
+
+        if self.start_timeout > 0:
+            start_deadline = started + self.start_timeout
+            outcome = attempt(start_deadline)
+            while outcome == "silent" and self.clock() + self.start_interval < start_deadline:
+                self.sleeper(self.start_interval)
+                outcome = attempt(start_deadline)
+            if outcome == "silent":
+                reason = f"no answer within start_timeout_s={self.start_timeout:g}s"
+            else:
+                start_s = round(self.clock() - started, 3)
+                count(outcome)
+        deadline = self.clock() + self.timeout
+        while reason is None and consecutive < self.successes:
+            if attempts:
+                if self.clock() + self.interval >= deadline:
+                    reason = f"timeout_s={self.timeout:g}s reached"
+                    break
+                self.sleeper(self.interval)
+            count(attempt(deadline))
         return {
             "ok": reason is None,
             "reason": reason,
@@ -104,6 +138,7 @@ class Prober:
             "latencies_ms": latencies,
             "last_error": last_error,
             "elapsed": round(self.clock() - started, 3),
+            "start_s": start_s,
             "details": details,
         }
 

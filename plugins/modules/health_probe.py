@@ -144,6 +144,17 @@ options:
     type: float
     default: 5
     aliases: [attempt_timeout]
+  start_timeout_s:
+    description:
+      - Seconds a service that is still starting may take to answer at all. Until it answers (a success, an
+        HTTP status, the node's reply; not a refused or silent connection) the check is repeated every 0.1 s
+        and those attempts are not counted. That first answer counts, as a success or a failure, and
+        O(retries), O(interval_s) and O(timeout_s) apply from then on. No answer in that time fails the probe.
+      - V(0), the default, has no start phase, every failure counts.
+      - Right after a restart, one task then waits for the service and probes it, instead of a port wait and
+        then a probe. A release that starts and answers V(500) is failed by O(retries) as before, not waited for.
+    type: float
+    default: 0
 extends_documentation_fragment:
   - beamops.deploy.node
 notes:
@@ -223,6 +234,13 @@ elapsed:
   returned: always
   type: float
   sample: 2.01
+start_s:
+  description:
+    - Seconds until the service first answered, with O(start_timeout_s); V(null) without a start phase or
+      when it never answered.
+  returned: always
+  type: float
+  sample: 0.42
 details:
   description:
     - What the last attempt that got an answer saw (a failed one too, such as a node running another
@@ -286,9 +304,11 @@ def validate(module: AnsibleModule) -> None:
         or p["interval_s"] < 0
         or p["timeout_s"] <= 0
         or p["attempt_timeout_s"] <= 0
+        or p["start_timeout_s"] < 0
     ):
         module.fail_json(
-            msg="successes must be at least 1, retries and interval_s at least 0, timeout_s and attempt_timeout_s above 0."
+            msg="successes must be at least 1, retries, interval_s and start_timeout_s at least 0, timeout_s and "
+            "attempt_timeout_s above 0."
         )
     if p["kind"] == "http":
         password = urlsplit(p["url"]).password if "@" in p["url"] else None
@@ -385,6 +405,7 @@ def main() -> None:
             interval_s=seconds_option("interval", "float", 1.0),
             timeout_s=seconds_option("timeout", "float", 60.0),
             attempt_timeout_s=seconds_option("attempt_timeout", "float", 5.0),
+            start_timeout_s=dict(type="float", default=0.0),
             **node_argument_spec(),
         ),
         required_if=[
@@ -404,6 +425,7 @@ def main() -> None:
         interval=p["interval_s"],
         timeout=p["timeout_s"],
         attempt_timeout=p["attempt_timeout_s"],
+        start_timeout=p["start_timeout_s"],
     )
     result = prober.run()
     ok, reason = result.pop("ok"), result.pop("reason")
@@ -412,7 +434,8 @@ def main() -> None:
         module.fail_json(
             msg=f"{p['kind']} probe of {target} failed: {result['successes']} consecutive successes of "
             f"{p['successes']} required after {result['attempts']} attempts ({reason}); last error: "
-            f"{result['last_error']}. Fix what the last error names, or give the service more time (retries, timeout_s).",
+            f"{result['last_error']}. Fix what the last error names, or give the service more time "
+            f"({'start_timeout_s' if result['start_s'] is None and p['start_timeout_s'] else 'retries, timeout_s'}).",
             changed=False,
             **result,
         )

@@ -34,14 +34,18 @@ class Clock:
 
 
 def scripted(outcomes, clock=None, cost=0.0):
-    """A check that succeeds (True) or fails (False) in the given order, each attempt costing `cost`."""
+    """A check that succeeds (True), fails with an answer (False) or gets no answer (None) in the given
+    order, each attempt costing `cost`."""
     outcomes = iter(outcomes)
 
     def check(_timeout):
         if clock is not None:
             clock.now += cost
-        if next(outcomes):
+        outcome = next(outcomes)
+        if outcome:
             return {"answer": "ok"}
+        if outcome is None:
+            raise ProbeFailure("refused")
         raise ProbeFailure("boom", {"answer": "bad"})
 
     return check
@@ -80,6 +84,57 @@ def test_overall_timeout_stops_a_probe_that_never_settles():
     result = prober.run()
     assert not result["ok"] and "timeout_s=10s" in result["reason"]
     assert result["attempts"] == 5 and result["elapsed"] <= 10
+
+
+def test_start_phase_polls_fast_and_does_not_count_a_service_that_does_not_answer_yet():
+    clock = Clock()
+    result = Prober(
+        scripted([None] * 7 + [True, False, True, True, True]),
+        successes=3,
+        retries=1,
+        interval=0.5,
+        start_timeout=5,
+        start_interval=0.1,
+        clock=clock,
+        sleeper=clock.sleep,
+    ).run()
+    # 7 refusals while starting (0.1 s apart), the first success, then one counted failure that resets the
+    # count (retries=1 tolerates it), then 3 in a row 0.5 s apart.
+    assert result["ok"] and result["attempts"] == 12 and result["failures"] == 1 and result["successes"] == 3
+    assert result["start_s"] == pytest.approx(0.7) and clock.now == pytest.approx(0.7 + 4 * 0.5)
+
+
+def test_start_phase_ends_at_a_wrong_answer_which_counts_as_a_failure():
+    """A release that starts and answers 500 is judged by retries at once, not waited for start_timeout."""
+    clock = Clock()
+    result = Prober(
+        scripted([None, None, False, False, False] + [False] * 100),
+        successes=2,
+        retries=2,
+        interval=0.5,
+        start_timeout=60,
+        clock=clock,
+        sleeper=clock.sleep,
+    ).run()
+    assert not result["ok"] and "more than retries=2" in result["reason"]
+    assert result["attempts"] == 5 and result["failures"] == 3 and result["start_s"] == pytest.approx(0.2)
+    assert clock.now == pytest.approx(0.2 + 2 * 0.5)
+
+
+def test_start_phase_without_an_answer_fails_at_start_timeout():
+    clock = Clock()
+    result = Prober(
+        scripted([None] * 1000), successes=1, retries=0, start_timeout=2, clock=clock, sleeper=clock.sleep
+    ).run()
+    assert not result["ok"] and "no answer within start_timeout_s=2s" in result["reason"]
+    assert result["failures"] == 0 and result["attempts"] == 20 and result["start_s"] is None
+    assert result["last_error"] == "refused" and clock.now < 2
+
+
+def test_start_phase_success_counts_toward_the_successes():
+    clock = Clock()
+    result = Prober(scripted([True]), successes=1, start_timeout=5, clock=clock, sleeper=clock.sleep).run()
+    assert result["ok"] and result["attempts"] == 1 and result["start_s"] == 0
 
 
 def test_alternating_200_500_never_reaches_three_consecutive_successes(http_server):

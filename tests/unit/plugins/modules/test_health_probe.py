@@ -192,3 +192,44 @@ def test_a_dripping_server_cannot_stretch_an_attempt_or_the_probe(run_module):
         listener.close()
     assert result["failed"] and "no complete answer within 0.5s" in result["last_error"]
     assert elapsed < 2.5 and all(ms < 900 for ms in result["latencies_ms"])
+
+
+def test_start_phase_waits_for_a_port_that_opens_late_without_counting_its_refusals(run_module):
+    """A service that starts listening 0.6 s after the probe began: with start_timeout_s, no failure counts
+    (retries=0 would fail otherwise); without, the first refused connection fails it."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    args = {"kind": "tcp", "host": "127.0.0.1", "port": port, "retries": 0, "successes": 2, "interval_s": 0.05}
+    assert run_module(health_probe, args)["failed"]
+
+    listener = socket.socket()
+
+    def listen_late():
+        time.sleep(0.6)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(16)
+
+    opener = threading.Thread(target=listen_late, daemon=True)
+    opener.start()
+    try:
+        result = run_module(health_probe, dict(args, start_timeout_s=5))
+    finally:
+        opener.join()
+        listener.close()
+    assert not result.get("failed"), result
+    assert result["failures"] == 0 and result["successes"] == 2 and result["attempts"] >= 4
+    assert 0.5 <= result["start_s"] < 2.0
+
+
+def test_no_answer_within_start_timeout_names_the_option(run_module):
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    args = {"kind": "tcp", "host": "127.0.0.1", "port": port, "start_timeout_s": 0.5}
+    result = run_module(health_probe, args)
+    assert result["failed"] and "no answer within start_timeout_s=0.5s" in result["msg"]
+    assert "more time (start_timeout_s)" in result["msg"] and result["failures"] == 0

@@ -101,7 +101,7 @@ def test_health_probe_times_reach_the_probe_under_either_name(run_module, http_s
     args = {"kind": "http", "url": http_server(fixed=200), "successes": 2}
     result = run_module(health_probe, {**args, **{name + suffix: value for name, value in PROBE_TIMES.items()}})
     assert not result.get("failed"), result
-    assert prober == {"successes": 2, "retries": 3, **PROBE_TIMES}
+    assert prober == {"successes": 2, "retries": 3, "start_timeout": 0.0, **PROBE_TIMES}
     notes = " ".join(deprecated(result))
     if suffix:
         assert notes == ""
