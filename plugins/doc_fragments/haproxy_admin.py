@@ -54,14 +54,4 @@ options:
     aliases: [backends]
 notes:
   - Reads only; C(changed) is always false.
-attributes:
-  check_mode:
-    description: Reads only; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  idempotent:
-    description: Changes nothing.
-    support: full
 """

@@ -49,18 +49,3 @@ notes:
     E(ERL_EPMD_PORT)) whether the node is registered, and says why the node cannot be reached
     (epmd silent, name unknown to epmd, every cookie refused) with the name and cookie sources tried.
 """
-
-    # What hot_upgrade and release_info share beside their options (each adds its own check mode details).
-    ATTRIBUTES = r"""
-attributes:
-  check_mode:
-    description: Can run in check mode and report what would change without changing anything.
-    support: full
-  diff_mode:
-    description: No diff is shown.
-    support: none
-  platform:
-    description: The host that runs the release.
-    support: full
-    platforms: posix
-"""

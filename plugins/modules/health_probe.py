@@ -21,22 +21,6 @@ description:
   - It never changes anything; in check mode it probes all the same (reading is safe).
 author:
   - beamops.deploy contributors (@beamops)
-attributes:
-  check_mode:
-    description: Can run in check mode.
-    support: full
-    details:
-      - The module only reads, so it probes in check mode too.
-  diff_mode:
-    description: Returns a diff in diff mode.
-    support: N/A
-    details:
-      - The module does not change anything.
-  idempotent:
-    description: A second run with the same arguments reports no change.
-    support: full
-    details:
-      - The module does not change anything.
 options:
   kind:
     description: What to probe.
@@ -157,6 +141,8 @@ options:
     default: 0
 extends_documentation_fragment:
   - beamops.deploy.node
+  - beamops.deploy.attributes
+  - beamops.deploy.attributes.read_only
 notes:
   - For O(kind=beam), run the task as the user the node runs as (C(become_user)). O(node_name), O(cookie) and
     O(cookie_file) apply to O(kind=beam) only. The cookie is never in a command line (the relx script's C(eval)

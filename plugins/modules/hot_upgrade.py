@@ -80,10 +80,17 @@ options:
     aliases: [restart_timeout]
 extends_documentation_fragment:
   - beamops.deploy.node
-  - beamops.deploy.node.attributes
+  - beamops.deploy.attributes
+  - beamops.deploy.attributes.release_host
 attributes:
   check_mode:
+    support: full
     details: Runs the preflight and reports the change it would make.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: A node that runs O(version) already (permanent, with O(permanent)) is left as it is.
 notes:
   - Run it as the user the release runs as (C(become_user)); release_handler writes in the release
     directory, and that user can read the release's cookie.

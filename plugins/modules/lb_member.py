@@ -24,15 +24,14 @@ author:
   - beamops.deploy contributors (@beamops)
 attributes:
   check_mode:
-    description: Reports the change it would make without making it.
     support: full
     details:
       - In check mode nothing is sent but reads, and the module does not wait.
   diff_mode:
-    description: Returns the admin state and weight before and after, per backend.
     support: full
+    details:
+      - The admin state and weight before and after, per backend.
   idempotent:
-    description: A second run with the same arguments reports no change.
     support: full
 options:
   server:
@@ -92,6 +91,7 @@ options:
     default: false
 extends_documentation_fragment:
   - beamops.deploy.haproxy_admin
+  - beamops.deploy.attributes
 notes:
   - HAProxy forgets runtime states on a restart (not on a seamless reload with C(server-state-file)).
   - Admin flags HAProxy sets by itself (maintenance inherited from a tracked server, or caused by a name that does

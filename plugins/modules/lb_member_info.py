@@ -20,6 +20,8 @@ author:
 extends_documentation_fragment:
   - beamops.deploy.haproxy_admin
   - beamops.deploy.haproxy_admin.read
+  - beamops.deploy.attributes
+  - beamops.deploy.attributes.read_only
 notes:
   - A member is in rotation when its admin state is V(ready) and HAProxy reports it steadily UP (C(UP 1/3),
     UP on its way down, does not count); a drained, maintained, DOWN or going-down member is out of rotation.

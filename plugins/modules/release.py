@@ -43,14 +43,16 @@ attributes:
     description: An action plugin of the same name runs on the controller and does the upload.
     support: full
   check_mode:
-    description: Nothing is transferred nor changed; the module reports what would change.
     support: full
+    details: Nothing is transferred nor changed.
   diff_mode:
-    description: Shows the current version and the installed versions before and after.
     support: full
+    details: The current version and the installed versions before and after.
   idempotent:
-    description: A second run with the same arguments changes nothing and transfers nothing.
     support: full
+    details: Nothing is transferred either.
+extends_documentation_fragment:
+  - beamops.deploy.attributes
 options:
   name:
     description: Name of the release, as in C(releases/<version>/<name>.rel) inside the tarball.

@@ -49,10 +49,9 @@ options:
     default: true
 extends_documentation_fragment:
   - beamops.deploy.node
-  - beamops.deploy.node.attributes
-attributes:
-  check_mode:
-    details: Reads only, the same in check mode.
+  - beamops.deploy.attributes
+  - beamops.deploy.attributes.read_only
+  - beamops.deploy.attributes.release_host
 notes:
   - Run it as the user the release runs as (C(become_user)), who can read the release's cookie.
 """

@@ -24,18 +24,18 @@ attributes:
     description: The work is done by the action plugin on the control node.
     support: full
   check_mode:
-    description: Nothing is written in check mode, and the task reports no change.
     support: full
+    details: Nothing is written in check mode, and the task reports no change.
   diff_mode:
-    description: No diff is shown.
     support: none
   idempotent:
-    description: The same content written again reports no change.
     support: full
   platform:
     description: The control node.
     support: full
     platforms: posix
+extends_documentation_fragment:
+  - beamops.deploy.attributes
 options:
   path:
     description:
