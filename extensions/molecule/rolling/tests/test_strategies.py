@@ -89,6 +89,10 @@ def test_rolling_cold_deploy_keeps_every_request(inventory, workdir):
     for host in data["hosts"]:
         assert (host["version_before"], host["version_after"]) == ("1.0.0", "1.1.0")
         assert [s["step"] for s in host["steps"]] == ["drain", "deploy", "probe", "ready"]
+        # The probe waited for the restarted release to answer (its start phase) instead of counting the
+        # refused connections of its boot: a healthy release fails no attempt.
+        probe = host["steps"][2]["verdict"]
+        assert probe["failures"] == 0 and probe["successes"] == 3 and probe["version"] == "1.1.0", probe
 
 
 def test_rolling_rerun_is_a_no_op(inventory, workdir):
