@@ -442,10 +442,10 @@ class Bench:
 
     def hot_upgrade(self, rep: int):
         extra = {
-            "hot_upgrade_app_name": self.lt.APP,
-            "hot_upgrade_version": "1.2.0",
-            "hot_upgrade_src": self.tarball("1.2.0"),
-            "hot_upgrade_report_path": str(self.workdir / f"hot_upgrade-r{rep}.report.json"),
+            "rolling_app_name": self.lt.APP,
+            "rolling_version": "1.2.0",
+            "rolling_src": self.tarball("1.2.0"),
+            "rolling_report_path": str(self.workdir / f"hot_upgrade-r{rep}.report.json"),
         }
         return self.playbook("hot_upgrade", rep, "beamops.deploy.hot_upgrade", extra)
 

@@ -283,13 +283,19 @@ def tarball(version: str, app: str = APP) -> str:
     return f"{RELEASES_DIR}/{app}-{version}.tar.gz"
 
 
+def settings_prefix(strategy: str) -> str:
+    """The prefix of a strategy playbook's variables: hot_upgrade takes the rolling role's (rolling_*)."""
+    return "rolling" if strategy == "hot_upgrade" else strategy
+
+
 def deploy_vars(strategy: str, version: str, app: str = APP, **more) -> dict:
     """Extra vars of a strategy playbook (rolling, hot_upgrade, blue_green) deploying a sample tarball:
-    <strategy>_app_name, _version, _src, then more (report path, hooks, beamops_hosts ...) as given."""
+    <prefix>_app_name, _version, _src, then more (report path, hooks, beamops_hosts ...) as given."""
+    prefix = settings_prefix(strategy)
     return {
-        f"{strategy}_app_name": app,
-        f"{strategy}_version": version,
-        f"{strategy}_src": tarball(version, app),
+        f"{prefix}_app_name": app,
+        f"{prefix}_version": version,
+        f"{prefix}_src": tarball(version, app),
         **more,
     }
 

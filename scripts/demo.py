@@ -102,7 +102,7 @@ def main() -> int:
         "hot_upgrade_1.2.0": deploy(
             "hot_upgrade_1.2.0",
             "beamops.deploy.hot_upgrade",
-            {"hot_upgrade_app_name": APP, "hot_upgrade_version": "1.2.0", "hot_upgrade_src": tarball("1.2.0")},
+            {"rolling_app_name": APP, "rolling_version": "1.2.0", "rolling_src": tarball("1.2.0")},
             inventory,
             out,
             load_started,

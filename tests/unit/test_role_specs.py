@@ -16,7 +16,6 @@ ROLES = Path(__file__).resolve().parents[2] / "roles"
 # role -> (hooks variable, the variable naming the stage in its task files, the role whose tasks run)
 HOOKS = {
     "rolling": ("rolling_hooks", "__rolling_stage", "rolling"),
-    "hot_upgrade": ("hot_upgrade_hooks", "__rolling_stage", "rolling"),
     "blue_green": ("blue_green_hooks", "__blue_green_stage", "blue_green"),
 }
 
@@ -65,7 +64,15 @@ def test_the_rollback_entry_of_blue_green_takes_the_same_hooks_as_its_deploy():
     )
 
 
-@pytest.mark.parametrize("role", ["rolling", "hot_upgrade"])
+def test_the_hot_upgrade_role_declares_no_setting_of_its_own():
+    """It is the rolling role with rolling_method=hot: its settings are the rolling role's, declared there."""
+    for entry in ("main", "preflight"):
+        assert spec("hot_upgrade", entry) == {}
+    assert not (ROLES / "hot_upgrade" / "defaults").exists()
+    assert "rolling_method: hot" in (ROLES / "hot_upgrade" / "tasks" / "main.yml").read_text()
+
+
+@pytest.mark.parametrize("role", ["rolling"])
 def test_every_hook_the_tasks_name_by_key_is_declared(role):
     # Hooks outside the stage runner (preflight, after_install) are looked up by their key.
     hooks_var, task_role = HOOKS[role][0], HOOKS[role][2]

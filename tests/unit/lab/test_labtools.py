@@ -103,13 +103,15 @@ def test_admin_states_name_ready_drain_and_maint_from_the_admin_bits(admin_socke
 
 
 def test_deploy_vars_name_the_strategy_its_version_and_the_sample_tarball():
-    extra = labtools.deploy_vars("hot_upgrade", "1.2.0", hot_upgrade_drain=True)
+    # The hot_upgrade playbook takes the rolling role's variables.
+    extra = labtools.deploy_vars("hot_upgrade", "1.2.0", rolling_drain=True)
     assert extra == {
-        "hot_upgrade_app_name": labtools.APP,
-        "hot_upgrade_version": "1.2.0",
-        "hot_upgrade_src": f"{labtools.RELEASES_DIR}/{labtools.APP}-1.2.0.tar.gz",
-        "hot_upgrade_drain": True,
+        "rolling_app_name": labtools.APP,
+        "rolling_version": "1.2.0",
+        "rolling_src": f"{labtools.RELEASES_DIR}/{labtools.APP}-1.2.0.tar.gz",
+        "rolling_drain": True,
     }
+    assert labtools.deploy_vars("blue_green", "1.1.0")["blue_green_version"] == "1.1.0"
     assert labtools.deploy_vars("rolling", "0.2.0", app="stock_mix")["rolling_src"].endswith("/stock_mix-0.2.0.tar.gz")
 
 

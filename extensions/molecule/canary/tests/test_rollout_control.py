@@ -184,8 +184,8 @@ def test_a_hot_upgrade_is_rolled_back_through_the_relup_by_the_rollback_playbook
             "hot_upgrade",
             "1.2.0",
             beamops_hosts=",".join(DONE),
-            hot_upgrade_drain=True,
-            hot_upgrade_report_path=str(EPHEMERAL / "hot-upgrade.json"),
+            rolling_drain=True,
+            rolling_report_path=str(EPHEMERAL / "hot-upgrade.json"),
         ),
         "hot",
     )

@@ -41,7 +41,7 @@ ROWS: list[dict] = FIGURES.setdefault("rows", [])
 # Faster probes than the defaults: the lab's release answers /health within a second of starting.
 FAST = {"rolling_probe_successes": 2, "rolling_probe_interval": 1}
 # Hot upgrades here drain first (an install that fails may restart the node), probes as above.
-HOT = {"hot_upgrade_drain": True, "hot_upgrade_probe_successes": 2}
+HOT = {"rolling_drain": True, "rolling_probe_successes": 2}
 
 
 @pytest.fixture(scope="module")
@@ -606,7 +606,7 @@ def test_vm_killed_between_install_and_make_permanent(work):
         "1.2.0",
         **HOT,
         beamops_hosts=N1,
-        hot_upgrade_hooks={"after_install": str(HOOKS / "vm_kill.yml")},
+        rolling_hooks={"after_install": str(HOOKS / "vm_kill.yml")},
         faults_victim=N1,
     )
     load = Load()

@@ -54,8 +54,10 @@ def user_env() -> dict:
 
 
 def given(strategy: str, version: str) -> list[str]:
-    """The -e strings a user types for a strategy's version and its tarball under the infra repo's dist/."""
-    return [f"{strategy}_version={version}", f"{strategy}_src=dist/{APP}-{version}.tar.gz"]
+    """The -e strings a user types for a strategy's version and its tarball under the infra repo's dist/
+    (a hot upgrade takes the rolling role's variables)."""
+    prefix = labtools.settings_prefix(strategy)
+    return [f"{prefix}_version={version}", f"{prefix}_src=dist/{APP}-{version}.tar.gz"]
 
 
 def play(infra: Path, playbook: str, *extra: str, keep_pwd: bool = True) -> subprocess.CompletedProcess:
@@ -259,7 +261,7 @@ def test_rerun_changes_nothing_and_reports_where_it_ran(infra):
 
 def test_hot_upgrade_with_drain_given_as_a_string(infra):
     before = labtools.app_state()
-    result, load = deploy("hot upgrade 1.1.0 -> 1.2.0", infra, "hot_upgrade", "1.2.0", "hot_upgrade_drain=true")
+    result, load = deploy("hot upgrade 1.1.0 -> 1.2.0", infra, "hot_upgrade", "1.2.0", "rolling_drain=true")
     labtools.kept_every_request(result, load)
     assert labtools.app_state_lost(before, "1.2.0", "map_v2") == []
     assert {node: not_owned_by_app(node) for node in labtools.NODES} == {node: [] for node in labtools.NODES}
