@@ -45,8 +45,8 @@ def batches(report: dict) -> list[dict]:
 
 def deploy(name: str, playbook: str, extra: dict, inventory: Path, out: Path, load_started: float) -> dict:
     """Run one deploy as a user would (reports named after the run in `out`); its report and timings."""
-    kind = "rolling" if playbook.endswith("rolling") else "hot_upgrade"
-    extra = {**extra, f"{kind}_report_dir": str(out)}
+    # Both playbooks run the rolling flow (a hot upgrade with rolling_method=hot) and take its variables.
+    extra = {**extra, "rolling_report_dir": str(out)}
     t0 = time.time()
     started = time.monotonic()
     result = labtools.run_playbook(playbook, inventory, extra)

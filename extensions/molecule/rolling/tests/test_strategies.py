@@ -36,7 +36,8 @@ def deploy_under_load(inventory, strategy, version, report, app=ERLANG, label=No
     load, its report written to report; the load and the report's step times go to the figures."""
     labtools.wait_servers_up()
     load = labtools.BackgroundLoad(400, "--concurrency", "6")
-    extra_vars = labtools.deploy_vars(strategy, version, app=app, **{f"{strategy}_report_path": str(report)}, **more)
+    report_var = f"{labtools.settings_prefix(strategy)}_report_path"
+    extra_vars = labtools.deploy_vars(strategy, version, app=app, **{report_var: str(report)}, **more)
     result = labtools.run_playbook(f"beamops.deploy.{strategy}", inventory, extra_vars)
     summary = load.stop()
     steps = {}
