@@ -2,9 +2,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Talks to a running BEAM node of a release: release_handler calls, node status, the start script.
 
-The node is reached from a short-lived hidden Erlang node started with the release's own ERTS
-(or the system `erl`), which reads the cookie from ~/.erlang.cookie of the user the task runs
-as. The cookie therefore never appears in a command line, a log or a result. (relx's
+Each question is an Erlang expression with Node bound to the target. It is evaluated on the node
+itself over a distribution connection this process makes as a hidden node (_edp: no VM to boot),
+or, where that connection cannot be made (TLS or another carrier, no epmd, an older OTP), on a
+short-lived hidden Erlang node started with the release's own ERTS (or the system `erl`).
+Either way the cookie never appears in a command line, a log or a result. (relx's
 `bin/<rel> eval` would pass it to erl_call as an argument, visible to every local user.)
 """
 
@@ -20,7 +22,7 @@ import tarfile
 import tempfile
 import time
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _dist, _erlterm
+from ansible_collections.beamops.deploy.plugins.module_utils import _dist, _edp, _erlterm
 
 RESULT_MARKER = "BEAMOPS-RESULT"
 NODEDOWN = "beamops_nodedown"
@@ -166,7 +168,8 @@ class ReleaseRoot:
 
 
 class Node:
-    """The running node of a release, driven through rpc from a hidden control node.
+    """The running node of a release, driven through rpc: over this process's own distribution
+    connection (see _session), else from a hidden control node.
 
     The control node runs with HOME set to a private temporary directory (mode 0700) holding a
     throwaway .erlang.cookie (0400) for itself and the cookies to try in a file it reads (0600);
@@ -203,6 +206,59 @@ class Node:
                 no_log_values.add(candidate.value)
         self.cookie_source: str | None = None
         self.unreachable_reason: str | None = None
+        self.native: _edp.Connection | None = None
+        self.port: int | None = None  # the node's distribution port, as epmd gave it to precheck()
+        self.native_off = not self.vm_args.uses_epmd() or bool(self.vm_args.dist_args())
+        self.lost = None  # the {badrpc, _} of a question sent natively that got no answer
+
+    def _session(self) -> _edp.Connection | None:
+        """A distribution connection to the node made by this process, or None (then a control VM asks).
+
+        Only for a node on plain TCP distribution found through epmd; a cookie the node refuses is
+        passed over for the next one, as the control VM does. Anything unexpected turns it off for
+        this Node, so the control VM, which knows every carrier, gives the answer and its reasons.
+        """
+        if self.native is not None or self.native_off or not self.cookies or self.port is None:
+            return self.native
+        host = self.name.partition("@")[2]
+        port = self.port
+        for index, cookie in enumerate(self.cookies):
+            try:
+                conn = _edp.Connection.connect(host, port, self.name, _edp.own_name(host), cookie.value, 5.0)
+            except _edp.Refused:
+                continue
+            except (OSError, _edp.ProtocolError):
+                self.native_off = True
+                return None
+            winner = self.cookies.pop(index)
+            self.cookies.insert(0, winner)
+            self.cookie_source = winner.source
+            self.native = conn
+            return conn
+        return None
+
+    def _evaluate(self, conn: _edp.Connection, body: str, timeout: float | None):
+        """Evaluate body on the node itself (erl_scan, erl_parse, erl_eval through rex), Node bound to it.
+
+        Returns the value, or NODEDOWN when the connection ended before the answer (``lost`` then holds
+        the {badrpc, nodedown | timeout} an rpc:call would have answered)."""
+        limit = (timeout or self.timeout) * 10 + 60  # the body bounds each of its own rpc calls
+        steps = [
+            ("erl_scan", "string", lambda _: [body + "."]),
+            ("erl_parse", "parse_exprs", lambda tokens: [tokens[1]]),
+            ("erl_eval", "exprs", lambda exprs: [exprs[1], [(_erlterm.Atom("Node"), _erlterm.Atom(self.name))]]),
+        ]
+        answer = None
+        for mod, fun, args in steps:
+            answer = conn.rpc(mod, fun, args(answer), limit)
+            if isinstance(answer, tuple) and answer[:1] == ("badrpc",) and answer[1] in ("nodedown", "timeout"):
+                self.native, self.lost = None, answer
+                self.unreachable_reason = f"node {self.name} closed the connection before it answered ({answer[1]})"
+                return NODEDOWN
+            if not (isinstance(answer, tuple) and answer[:1] in (("ok",), ("value",))):
+                said = _erlterm.format_term(answer, 400)
+                raise OtpError(f"node {self.name} could not evaluate the question ({mod}:{fun}): {said}")
+        return answer[1]
 
     def tried(self) -> str:
         """The cookie sources tried and the ones looked at but not used, for a message (never a value)."""
@@ -223,6 +279,7 @@ class Node:
                 f"({getattr(exc, 'strerror', None) or exc}), so no node with distribution runs on {host}: "
                 "start the release, or give the node's name with node_name if its host part differs"
             )
+        self.port = names.get(short)
         if short not in names:
             return (
                 f"node {self.name}: epmd at {host}:{port} answers but has no node named {short} "
@@ -236,9 +293,15 @@ class Node:
 
         Returns the term, or NODEDOWN when the node cannot be reached (unreachable_reason says why).
         """
-        self.unreachable_reason = self.precheck()
-        if self.unreachable_reason:
-            return NODEDOWN
+        self.lost = None
+        if self.native is None:
+            self.unreachable_reason = self.precheck()
+            if self.unreachable_reason:
+                return NODEDOWN
+        conn = self._session()
+        if conn is not None:
+            self.unreachable_reason = None
+            return self._evaluate(conn, body, timeout)
         if not self.cookies:
             self.unreachable_reason = (
                 f"node {self.name} runs, but no cookie was found to reach it ({self.tried()}): "
@@ -306,9 +369,11 @@ class Node:
             f"begin {{T, R}} = timer:tc(rpc, call, [Node, {mod}, {fun}, {args}, {ms}]), "
             f"{{beamops_timed, T div 1000, R}} end"
         )
+        start = time.monotonic()
         answer = self.call(body, timeout)
         if answer == NODEDOWN:
-            return NODEDOWN, 0
+            # Sent but not answered: what rpc:call says of a node that went away (or took too long).
+            return (self.lost, int((time.monotonic() - start) * 1000)) if self.lost else (NODEDOWN, 0)
         _tag, elapsed, result = answer
         return result, elapsed
 
@@ -458,7 +523,9 @@ def parse_status(answer, name: str, cookie_source: str | None = None, unreachabl
         running_version=version,
         permanent_version=next((r["version"] for r in rels if r["status"] == "permanent"), None),
         os_pid=None if "os" in errors else str(os_pid),
-        restart_marker=None if "application_controller" in errors else str(marker),
+        # A pid printed by a control VM carries its own index for the node (<9744.44.0>); the same pid
+        # read over this process's connection prints as <0.44.0>: the marker is the same either way.
+        restart_marker=None if "application_controller" in errors else re.sub(r"^<\d+\.", "<0.", str(marker)),
         applications=[str(a[0]) for a in (apps if isinstance(apps, list) else []) if isinstance(a, tuple) and a],
         root_dir=None if "code" in errors else str(root_dir),
         rpc_errors=errors,

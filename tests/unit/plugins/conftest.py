@@ -1,16 +1,20 @@
 # Copyright: (c) 2026, beamops.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fixtures for the plugin tests: a fake HAProxy runtime API on a temporary unix socket (or TCP
-loopback), a loopback HTTP server, a fake epmd, a runner for a module's main(), and reproducible
-release tarballs."""
+loopback), a loopback HTTP server, a fake epmd, real erl nodes with their own epmd, a runner for a
+module's main(), and reproducible release tarballs."""
 
 from __future__ import annotations
 
 import gzip
 import io
 import json
+import os
+import secrets
 import shutil
+import socket
 import socketserver
+import subprocess
 import tarfile
 import tempfile
 import threading
@@ -21,6 +25,8 @@ import pytest
 from ansible.module_utils import _internal
 from ansible.module_utils.common import warnings
 from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.beamops.deploy.plugins.module_utils._dist import epmd_names
 
 
 @pytest.fixture(autouse=True)
@@ -333,3 +339,45 @@ def release_tarball():
         return write_tarball(path, release_members(name, version, **kw))
 
     return make
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on (free a moment ago)."""
+    return free_port()
+
+
+@pytest.fixture
+def real_node(tmp_path, monkeypatch):
+    """start(cookie_args, node_home) -> name of a real erl node, with its own epmd on a free port."""
+    if not (shutil.which("erl") and shutil.which("epmd")):
+        pytest.skip("needs erl and epmd")
+    port = free_port()
+    monkeypatch.setenv("ERL_EPMD_PORT", str(port))
+    procs = [subprocess.Popen(["epmd", "-port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+
+    def start(cookie_args, node_home):
+        name = f"beamops_ut_{secrets.token_hex(3)}"
+        env = dict(os.environ, HOME=str(node_home))
+        argv = ["erl", "-noshell", "-noinput", "-sname", name, *cookie_args]
+        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if name in epmd_names("127.0.0.1", port, timeout=1):  # the real epmd answers NAMES_REQ
+                    return name
+            except OSError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"erl node {name} did not register with epmd on port {port}")
+
+    yield start
+    for proc in reversed(procs):
+        proc.kill()
+        proc.wait()

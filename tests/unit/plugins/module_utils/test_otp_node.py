@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import socket
 import stat
 import subprocess
-import time
 
 import pytest
 
-from ansible_collections.beamops.deploy.plugins.module_utils._dist import epmd_names
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import NODEDOWN, Node, ReleaseRoot
 
 SHORT = socket.gethostname().split(".")[0]
@@ -112,7 +109,7 @@ def test_refused_cookies_are_named_by_source_never_by_value(tmp_path, home, fake
     assert VM_COOKIE not in reason and USER_COOKIE not in reason
 
 
-def test_epmd_silent_or_without_the_name_stops_before_any_erl(tmp_path, home, fake_epmd, monkeypatch):
+def test_epmd_silent_or_without_the_name_stops_before_any_erl(tmp_path, home, fake_epmd, monkeypatch, unused_port):
     rel, seen = release(tmp_path)
     server = fake_epmd({"other": 40002})
     module = FakeModule()
@@ -122,7 +119,7 @@ def test_epmd_silent_or_without_the_name_stops_before_any_erl(tmp_path, home, fa
         f"node app@{SHORT}: epmd at {SHORT}:{server.server_address[1]} answers but has no node named app "
         "(it has: other): the node is not running, or runs under another name (give it with node_name)"
     )
-    monkeypatch.setenv("ERL_EPMD_PORT", str(free_port()))  # nothing listens there
+    monkeypatch.setenv("ERL_EPMD_PORT", str(unused_port))  # nothing listens there
     state = Node(module, rel, timeout=5).status()
     assert module.calls == [] and "does not answer" in state["unreachable_reason"]
     assert "no node with distribution runs on" in state["unreachable_reason"]
@@ -158,43 +155,16 @@ def test_given_node_name_and_cookie_option(tmp_path, home, fake_epmd):
     assert (seen / "cookies").read_text() == "['it\\x{27}s'].\n"
 
 
-# --- a real erl: no ~/.erlang.cookie appears ---------------------------------------------------------
+# --- a real erl (fixture real_node): no ~/.erlang.cookie appears; the same answers over this process's
+# own connection (native) and from a control VM ---------------------------------------------------------
+
+VIA = pytest.mark.parametrize("via", ["native", "control_vm"])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def real_node(tmp_path, monkeypatch):
-    """start(cookie_args, node_home) -> name of a real erl node, with its own epmd on a free port."""
-    if not (shutil.which("erl") and shutil.which("epmd")):
-        pytest.skip("needs erl and epmd")
-    port = free_port()
-    monkeypatch.setenv("ERL_EPMD_PORT", str(port))
-    procs = [subprocess.Popen(["epmd", "-port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-
-    def start(cookie_args, node_home):
-        name = f"beamops_ut_{secrets.token_hex(3)}"
-        env = dict(os.environ, HOME=str(node_home))
-        argv = ["erl", "-noshell", "-noinput", "-sname", name, *cookie_args]
-        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if name in epmd_names("127.0.0.1", port, timeout=1):  # the real epmd answers NAMES_REQ
-                    return name
-            except OSError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"erl node {name} did not register with epmd on port {port}")
-
-    yield start
-    for proc in reversed(procs):
-        proc.kill()
-        proc.wait()
+def make_node(module, rel, via, **kwargs):
+    node = Node(module, rel, **kwargs)
+    node.native_off = via == "control_vm"
+    return node
 
 
 def plain_release(tmp_path, vm_args):
@@ -207,23 +177,28 @@ def plain_release(tmp_path, vm_args):
     return ReleaseRoot(str(root), "app")
 
 
-def test_real_erl_reaches_a_node_with_the_release_cookie_and_writes_no_cookie_file(tmp_path, home, real_node):
+@VIA
+def test_real_erl_reaches_a_node_with_the_release_cookie_and_writes_no_cookie_file(tmp_path, home, real_node, via):
     cookie = "REAL_" + secrets.token_hex(8)
     name = real_node(["-setcookie", cookie], tmp_path)
     rel = plain_release(tmp_path, f"-sname {name}\n-setcookie {cookie}\n")
-    node = Node(FakeModule(), rel, timeout=20)
+    module = FakeModule()
+    node = make_node(module, rel, via, timeout=20)
     assert node.call("rpc:call(Node, erlang, node, [])") == f"{name}@{SHORT}"
     assert node.cookie_source == "vm_args"
     assert list(home.iterdir()) == []  # the task user's HOME is untouched: no ~/.erlang.cookie
+    assert len(module.calls) == (0 if via == "native" else 1)
 
 
-def test_real_erl_with_the_user_cookie_leaves_it_as_it_was(tmp_path, home, real_node):
+@VIA
+def test_real_erl_with_the_user_cookie_leaves_it_as_it_was(tmp_path, home, real_node, via):
     (home / ".erlang.cookie").write_text("USER_" + secrets.token_hex(8))
     (home / ".erlang.cookie").chmod(0o400)
     before = (home / ".erlang.cookie").stat()
     name = real_node([], home)  # the node reads the same ~/.erlang.cookie
-    rel = plain_release(tmp_path, f"-sname {name}\n")
-    node = Node(FakeModule(), rel, timeout=20)
+    # vm.args names a cookie the node refuses: the next source is tried, natively too.
+    rel = plain_release(tmp_path, f"-sname {name}\n-setcookie WRONG_{secrets.token_hex(4)}\n")
+    node = make_node(FakeModule(), rel, via, timeout=20)
     assert node.call("rpc:call(Node, erlang, node, [])") == f"{name}@{SHORT}"
     assert node.cookie_source == "user_cookie_file"
     after = (home / ".erlang.cookie").stat()
@@ -231,14 +206,15 @@ def test_real_erl_with_the_user_cookie_leaves_it_as_it_was(tmp_path, home, real_
     assert [p.name for p in home.iterdir()] == [".erlang.cookie"]
 
 
+@VIA
 def test_real_erl_steps_stop_at_the_first_refusal_and_read_the_status_after_a_chain_that_passed(
-    tmp_path, home, real_node
+    tmp_path, home, real_node, via
 ):
     cookie = "REAL_" + secrets.token_hex(8)
     name = real_node(["-setcookie", cookie, "-boot", "start_sasl"], tmp_path)  # sasl: release_handler runs
     rel = plain_release(tmp_path, f"-sname {name}\n-setcookie {cookie}\n")
     module = FakeModule()
-    node = Node(module, rel, timeout=20)
+    node = make_node(module, rel, via, timeout=20)
     made, status = node.steps(
         "application",
         [("ensure_all_started", "[crypto]"), ("ensure_all_started", "[beamops_no_such_app]"), ("start", "[crypto]")],
@@ -251,19 +227,36 @@ def test_real_erl_steps_stop_at_the_first_refusal_and_read_the_status_after_a_ch
     assert made[0][0][0] == "ok"
     assert status["up"] and status["os_pid"] and status["releases"]
     assert status["running_version"] == status["permanent_version"]
-    assert len(module.calls) == 2  # one control node for each chain, not one per call
+    # One control node for each chain, not one per call; none at all over the process's own connection.
+    assert len(module.calls) == (0 if via == "native" else 2)
 
 
-def test_real_erl_status_then_calls_only_when_the_release_has_the_status_asked(tmp_path, home, real_node):
+@VIA
+def test_real_erl_status_then_calls_only_when_the_release_has_the_status_asked(tmp_path, home, real_node, via):
     cookie = "REAL_" + secrets.token_hex(8)
     name = real_node(["-setcookie", cookie, "-boot", "start_sasl"], tmp_path)
     rel = plain_release(tmp_path, f"-sname {name}\n-setcookie {cookie}\n")
     module = FakeModule()
-    node = Node(module, rel, timeout=20)
+    node = make_node(module, rel, via, timeout=20)
     version = node.status()["permanent_version"]
     status, result = node.status_then(version, "permanent", "erlang", "node", "[]")
     assert result == f"{name}@{SHORT}" and status["permanent_version"] == version
     status, result = node.status_then(version, "current", "erlang", "halt", "[]")  # not current: not called
     assert result is None and status["up"]
     assert node.status()["up"]  # still running: halt was not called
-    assert len(module.calls) == 4
+    assert len(module.calls) == (0 if via == "native" else 4)
+
+
+def test_real_erl_both_ways_read_the_same_status_and_see_a_node_go_away_alike(tmp_path, home, real_node):
+    cookie = "REAL_" + secrets.token_hex(8)
+    name = real_node(["-setcookie", cookie, "-boot", "start_sasl"], tmp_path)
+    rel = plain_release(tmp_path, f"-sname {name}\n-setcookie {cookie}\n")
+    module = FakeModule()
+    native, control = make_node(module, rel, "native", timeout=20), make_node(module, rel, "control_vm", timeout=20)
+    by_native, by_control = native.status(), control.status()
+    assert by_native["up"] and by_native["restart_marker"].startswith("<0.")
+    assert by_native == by_control and len(module.calls) == 1  # the marker too: <0.N.S> either way
+    answer, elapsed = native.rpc("erlang", "halt", "[]")  # the node is gone before it answers
+    assert answer == ("badrpc", "nodedown") and elapsed >= 0
+    state = native.status()
+    assert not state["up"] and "no node named" in state["unreachable_reason"]
