@@ -257,7 +257,7 @@ class Connection:
         self.peer = peer
         self.creation = creation
         self.me = Pid(own_name, 1, 0, creation)
-        self.buffer = b""
+        self.last = time.monotonic()  # when the node last heard from us or we from it
 
     @classmethod
     def connect(cls, host: str, port: int, peer: str, own_name: str, cookie: str, timeout: float) -> Connection:
@@ -303,6 +303,11 @@ class Connection:
         (size,) = struct.unpack(">H", _recv_exact(sock, 2))
         return _recv_exact(sock, size)
 
+    def idle(self) -> bool:
+        """True when the connection went unused long enough that the node may have given up on it (no
+        ticks are sent between calls; net_ticktime is 60 s by default)."""
+        return time.monotonic() - self.last > 15
+
     def close(self) -> None:
         try:
             self.sock.close()
@@ -312,12 +317,14 @@ class Connection:
     def send(self, control: tuple, message) -> None:
         body = b"p" + encode(control) + encode(message)
         self.sock.sendall(struct.pack(">I", len(body)) + body)
+        self.last = time.monotonic()
 
     def receive(self, deadline: float) -> tuple:
         """The next (control, message) addressed to this connection; ticks are answered on the way."""
         while True:
             self.sock.settimeout(max(0.001, deadline - time.monotonic()))
             (size,) = struct.unpack(">I", _recv_exact(self.sock, 4))
+            self.last = time.monotonic()
             if size == 0:
                 self.sock.sendall(TICK)
                 continue

@@ -294,6 +294,9 @@ class Node:
         Returns the term, or NODEDOWN when the node cannot be reached (unreachable_reason says why).
         """
         self.lost = None
+        if self.native is not None and self.native.idle():
+            self.native.close()
+            self.native = None
         if self.native is None:
             self.unreachable_reason = self.precheck()
             if self.unreachable_reason:

@@ -260,3 +260,15 @@ def test_real_erl_both_ways_read_the_same_status_and_see_a_node_go_away_alike(tm
     assert answer == ("badrpc", "nodedown") and elapsed >= 0
     state = native.status()
     assert not state["up"] and "no node named" in state["unreachable_reason"]
+
+
+def test_real_erl_a_connection_left_idle_is_made_again_before_the_next_question(tmp_path, home, real_node):
+    cookie = "REAL_" + secrets.token_hex(8)
+    name = real_node(["-setcookie", cookie], tmp_path)
+    rel = plain_release(tmp_path, f"-sname {name}\n-setcookie {cookie}\n")
+    node = make_node(FakeModule(), rel, "native", timeout=20)
+    assert node.call("rpc:call(Node, erlang, node, [])") == f"{name}@{SHORT}"
+    first = node.native
+    first.last -= 60  # as if a minute passed without a tick: the node may have dropped it
+    assert node.call("rpc:call(Node, erlang, node, [])") == f"{name}@{SHORT}"
+    assert node.native is not first and node.native is not None
