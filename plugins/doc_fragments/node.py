@@ -25,8 +25,8 @@ options:
   cookie:
     description:
       - The node's Erlang cookie. Only this cookie is tried.
-      - Prefer O(cookie_file). Either way the cookie is passed to the control node in a private
-        file, never in a command line or an environment.
+      - Prefer O(cookie_file). Either way the cookie never appears in a command line or an
+        environment.
     type: str
   cookie_file:
     description:
@@ -42,10 +42,14 @@ notes:
     accepts is used; the result's C(cookie_source) names it (V(cookie), V(cookie_file), V(env_sh),
     V(release_cookie_file), V(vm_args) or V(user_cookie_file)), never its value.
   - >-
-    The module never creates or changes C(~/.erlang.cookie): the hidden Erlang node that talks to
-    the node runs with a private temporary home directory that is removed afterwards.
-  - >-
-    Before starting that hidden node, the module asks epmd on the node's host (port 4369, or
+    How the node is reached: the module first asks epmd on the node's host (port 4369, or
     E(ERL_EPMD_PORT)) whether the node is registered, and says why the node cannot be reached
     (epmd silent, name unknown to epmd, every cookie refused) with the name and cookie sources tried.
+    It then connects to the node itself, as a hidden node speaking the Erlang distribution protocol
+    over TCP (OTP 23 or later), and has its questions evaluated there: no Erlang VM is started for them.
+  - >-
+    A node that is not reached that way (distribution over TLS or another carrier, no epmd, an older
+    OTP) is asked from a hidden Erlang node started with the release's own ERTS, which runs with a
+    private temporary home directory holding the cookies, removed afterwards. The module never creates
+    or changes C(~/.erlang.cookie).
 """

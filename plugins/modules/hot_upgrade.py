@@ -29,7 +29,7 @@ description:
   - O(state=rolled_back) returns to the previous version. A version installed but never made
     permanent is left by restarting the node onto the permanent release; a permanent one is
     downgraded through its relup and the previous version made permanent.
-  - The node is reached from a hidden Erlang node started with the release's own ERTS. Its name and
+  - The module reaches the node as a hidden node of its own (see the notes). Its name and
     cookie are found in the release itself (see the notes); the cookie never appears in arguments,
     the environment, logs or results, and no C(~/.erlang.cookie) is created. When the node cannot be
     reached, the failure message says why, with the node name and the cookie sources tried.
@@ -149,11 +149,12 @@ node_restarted:
 timings_ms:
   description:
     - Milliseconds per phase. V(preflight), V(verify), V(make_permanent) and V(control_node) are measured
-      around each start of the hidden control node (V(control_node) is the one that unpacks, checks,
-      installs and reads the state after); V(unpack), V(check_install) and V(install) are the
-      release_handler calls themselves, measured on the control node.
+      around each question to the node (V(control_node) is the one that unpacks, checks, installs and
+      reads the state after; a hidden Erlang VM is started for each only where the module cannot
+      connect itself, see the notes); V(unpack), V(check_install) and V(install) are the
+      release_handler calls themselves, measured where the question is evaluated.
     - With O(permanent=true), a release installed and running but not yet permanent is made permanent in
-      the V(preflight) control node that reads the state.
+      the V(preflight) question that reads the state.
   returned: always
   type: dict
   sample: {preflight: 420, control_node: 610, unpack: 160, check_install: 4, install: 16, make_permanent: 5}

@@ -14,7 +14,7 @@ description:
   - Asks the running node, through C(release_handler:which_releases/0), which releases it knows
     and which one runs, and tells whether a cold restart would boot the version that runs now
     (the relx start script has its version written into it).
-  - The node is reached from a hidden Erlang node started with the release's own ERTS. Its name and
+  - The module reaches the node as a hidden node of its own (see the notes). Its name and
     cookie are found in the release itself (see the notes); the cookie never appears in arguments,
     the environment or results, and no C(~/.erlang.cookie) is created.
   - When the node cannot be reached, RV(node.unreachable_reason) says why, with the node name and
