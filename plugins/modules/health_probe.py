@@ -314,20 +314,17 @@ def validate(module: AnsibleModule) -> None:
         module.fail_json(msg=f"Invalid port: {p['port']} is not between 1 and 65535.")
 
 
+def keywords(params: dict, *names: str, suffix: str = "") -> dict:
+    """The options named name + suffix, as keyword arguments named name (the check's and the Prober's)."""
+    return {name: params[name + suffix] for name in names}
+
+
 def make_check(module: AnsibleModule):
     """The check of one attempt, as a function of its timeout."""
     p = module.params
     if p["kind"] == "http":
-        return lambda timeout: http_check(
-            p["url"],
-            timeout,
-            method=p["method"],
-            headers=p["headers"],
-            status_codes=p["status_codes"],
-            body_regex=p["body_regex"],
-            expect_headers=p["expect_headers"],
-            validate_certs=p["validate_certs"],
-        )
+        options = keywords(p, "method", "headers", "status_codes", "body_regex", "expect_headers", "validate_certs")
+        return lambda timeout: http_check(p["url"], timeout, **options)
     if p["kind"] == "tcp":
         return lambda timeout: tcp_check(p["host"], p["port"], timeout)
     node = make_node(module)
@@ -406,12 +403,8 @@ def main() -> None:
     validate(module)
     prober = Prober(
         make_check(module),
-        successes=p["successes"],
-        retries=p["retries"],
-        interval=p["interval_s"],
-        timeout=p["timeout_s"],
-        attempt_timeout=p["attempt_timeout_s"],
-        start_timeout=p["start_timeout_s"],
+        **keywords(p, "successes", "retries"),
+        **keywords(p, "interval", "timeout", "attempt_timeout", "start_timeout", suffix="_s"),
     )
     result = prober.run()
     ok, reason = result.pop("ok"), result.pop("reason")

@@ -17,16 +17,16 @@ description:
     it takes more members out.
 author:
   - beamops.deploy contributors (@beamops)
-extends_documentation_fragment:
-  - beamops.deploy.haproxy_admin
-  - beamops.deploy.haproxy_admin.read
-  - beamops.deploy.attributes
-  - beamops.deploy.attributes.read_only
 notes:
   - A member is in rotation when its admin state is V(ready) and HAProxy reports it steadily UP (C(UP 1/3),
     UP on its way down, does not count); a drained, maintained, DOWN or going-down member is out of rotation.
 seealso:
   - module: beamops.deploy.lb_member
+extends_documentation_fragment:
+  - beamops.deploy.haproxy_admin
+  - beamops.deploy.haproxy_admin.read
+  - beamops.deploy.attributes
+  - beamops.deploy.attributes.read_only
 """
 
 EXAMPLES = r"""

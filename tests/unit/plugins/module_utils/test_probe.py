@@ -51,53 +51,41 @@ def scripted(outcomes, clock=None, cost=0.0):
     return check
 
 
-def test_consecutive_successes_required_and_reset_by_a_failure():
+def run_scripted(outcomes, cost=0.0, **options):
+    """A Prober of a scripted check (each attempt costing `cost`) run on a fake clock: the result and the clock."""
     clock = Clock()
-    result = Prober(
-        scripted([True, True, False, True, True, True]), successes=3, retries=3, clock=clock, sleeper=clock.sleep
-    ).run()
+    result = Prober(scripted(outcomes, clock, cost), clock=clock, sleeper=clock.sleep, **options).run()
+    return result, clock
+
+
+def test_consecutive_successes_required_and_reset_by_a_failure():
+    result, _ = run_scripted([True, True, False, True, True, True], successes=3, retries=3)
     assert result["ok"] and result["attempts"] == 6 and result["successes"] == 3 and result["failures"] == 1
     assert result["last_error"] == "boom" and result["details"] == {"answer": "ok"}
     assert len(result["latencies_ms"]) == 6
 
 
 def test_fails_after_retries_plus_one_failures():
-    clock = Clock()
-    result = Prober(
-        scripted([True, False] * 10), successes=3, retries=2, interval=0.5, clock=clock, sleeper=clock.sleep
-    ).run()
+    result, _ = run_scripted([True, False] * 10, successes=3, retries=2, interval=0.5)
     assert not result["ok"] and result["attempts"] == 6 and result["failures"] == 3 and result["successes"] == 0
     assert "more than retries=2" in result["reason"] and result["details"] == {"answer": "bad"}
 
 
 def test_overall_timeout_stops_a_probe_that_never_settles():
-    clock = Clock()
-    prober = Prober(
-        scripted([True, False] * 100, clock, cost=1.0),
-        successes=2,
-        retries=1000,
-        interval=1.0,
-        timeout=10,
-        clock=clock,
-        sleeper=clock.sleep,
-    )
-    result = prober.run()
+    result, _ = run_scripted([True, False] * 100, cost=1.0, successes=2, retries=1000, interval=1.0, timeout=10)
     assert not result["ok"] and "timeout_s=10s" in result["reason"]
     assert result["attempts"] == 5 and result["elapsed"] <= 10
 
 
 def test_start_phase_polls_fast_and_does_not_count_a_service_that_does_not_answer_yet():
-    clock = Clock()
-    result = Prober(
-        scripted([None] * 7 + [True, False, True, True, True]),
+    result, clock = run_scripted(
+        [None] * 7 + [True, False, True, True, True],
         successes=3,
         retries=1,
         interval=0.5,
         start_timeout=5,
         start_interval=0.1,
-        clock=clock,
-        sleeper=clock.sleep,
-    ).run()
+    )
     # 7 refusals while starting (0.1 s apart), the first success, then one counted failure that resets the
     # count (retries=1 tolerates it), then 3 in a row 0.5 s apart.
     assert result["ok"] and result["attempts"] == 12 and result["failures"] == 1 and result["successes"] == 3
@@ -106,34 +94,23 @@ def test_start_phase_polls_fast_and_does_not_count_a_service_that_does_not_answe
 
 def test_start_phase_ends_at_a_wrong_answer_which_counts_as_a_failure():
     """A release that starts and answers 500 is judged by retries at once, not waited for start_timeout."""
-    clock = Clock()
-    result = Prober(
-        scripted([None, None, False, False, False] + [False] * 100),
-        successes=2,
-        retries=2,
-        interval=0.5,
-        start_timeout=60,
-        clock=clock,
-        sleeper=clock.sleep,
-    ).run()
+    result, clock = run_scripted(
+        [None, None, False, False, False] + [False] * 100, successes=2, retries=2, interval=0.5, start_timeout=60
+    )
     assert not result["ok"] and "more than retries=2" in result["reason"]
     assert result["attempts"] == 5 and result["failures"] == 3 and result["start_s"] == pytest.approx(0.2)
     assert clock.now == pytest.approx(0.2 + 2 * 0.5)
 
 
 def test_start_phase_without_an_answer_fails_at_start_timeout():
-    clock = Clock()
-    result = Prober(
-        scripted([None] * 1000), successes=1, retries=0, start_timeout=2, clock=clock, sleeper=clock.sleep
-    ).run()
+    result, clock = run_scripted([None] * 1000, successes=1, retries=0, start_timeout=2)
     assert not result["ok"] and "no answer within start_timeout_s=2s" in result["reason"]
     assert result["failures"] == 0 and result["attempts"] == 20 and result["start_s"] is None
     assert result["last_error"] == "refused" and clock.now < 2
 
 
 def test_start_phase_success_counts_toward_the_successes():
-    clock = Clock()
-    result = Prober(scripted([True]), successes=1, start_timeout=5, clock=clock, sleeper=clock.sleep).run()
+    result, _ = run_scripted([True], successes=1, start_timeout=5)
     assert result["ok"] and result["attempts"] == 1 and result["start_s"] == 0
 
 
