@@ -235,6 +235,7 @@ class Node:
             self.cookie_source = winner.source
             self.native = conn
             return conn
+        self.native_off = True  # every cookie refused: the control VM says so, once (each try is logged there)
         return None
 
     def _evaluate(self, conn: _edp.Connection, body: str, timeout: float | None):
