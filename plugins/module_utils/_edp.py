@@ -135,7 +135,7 @@ class _Reader:
 
     def items(self, count: int, pos: int) -> tuple[list, int]:
         out = []
-        for _ in range(count):
+        for _index in range(count):
             item, pos = self.term(pos)
             out.append(item)
         return out, pos
@@ -203,7 +203,7 @@ class _Reader:
             ids, pos = self.unpack(f">{words}I", pos)
             return Ref(str(node), creation, list(ids)), pos
         if tag == 112:  # NEW_FUN_EXT: its size counts itself
-            (size,), _ = self.unpack(">I", pos)
+            (size,), _after = self.unpack(">I", pos)
             return Opaque("#Fun<>"), pos + size
         if tag == 113:  # EXPORT_EXT
             (mod, fun, arity), pos = self.items(3, pos)
@@ -338,7 +338,7 @@ class Connection:
     def rpc(self, mod: str, fun: str, args: list, timeout: float):
         """rpc:call(Node, mod, fun, args) through the node's rex server; {badrpc, timeout} or
         {badrpc, nodedown} as rpc:call answers them. Output the call writes is acknowledged and dropped."""
-        ref = Ref(self.own_name, self.creation, [secrets.randbelow(2**32) for _ in range(3)])
+        ref = Ref(self.own_name, self.creation, [secrets.randbelow(2**32) for _word in range(3)])
         request = (Atom("call"), Atom(mod), Atom(fun), list(args), self.me)
         deadline = time.monotonic() + timeout
         try:

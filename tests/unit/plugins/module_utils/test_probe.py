@@ -59,20 +59,20 @@ def run_scripted(outcomes, cost=0.0, **options):
 
 
 def test_consecutive_successes_required_and_reset_by_a_failure():
-    result, _ = run_scripted([True, True, False, True, True, True], successes=3, retries=3)
+    result, _clock = run_scripted([True, True, False, True, True, True], successes=3, retries=3)
     assert result["ok"] and result["attempts"] == 6 and result["successes"] == 3 and result["failures"] == 1
     assert result["last_error"] == "boom" and result["details"] == {"answer": "ok"}
     assert len(result["latencies_ms"]) == 6
 
 
 def test_fails_after_retries_plus_one_failures():
-    result, _ = run_scripted([True, False] * 10, successes=3, retries=2, interval=0.5)
+    result, _clock = run_scripted([True, False] * 10, successes=3, retries=2, interval=0.5)
     assert not result["ok"] and result["attempts"] == 6 and result["failures"] == 3 and result["successes"] == 0
     assert "more than retries=2" in result["reason"] and result["details"] == {"answer": "bad"}
 
 
 def test_overall_timeout_stops_a_probe_that_never_settles():
-    result, _ = run_scripted([True, False] * 100, cost=1.0, successes=2, retries=1000, interval=1.0, timeout=10)
+    result, _clock = run_scripted([True, False] * 100, cost=1.0, successes=2, retries=1000, interval=1.0, timeout=10)
     assert not result["ok"] and "timeout_s=10s" in result["reason"]
     assert result["attempts"] == 5 and result["elapsed"] <= 10
 
@@ -110,7 +110,7 @@ def test_start_phase_without_an_answer_fails_at_start_timeout():
 
 
 def test_start_phase_success_counts_toward_the_successes():
-    result, _ = run_scripted([True], successes=1, start_timeout=5)
+    result, _clock = run_scripted([True], successes=1, start_timeout=5)
     assert result["ok"] and result["attempts"] == 1 and result["start_s"] == 0
 
 
