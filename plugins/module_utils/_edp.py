@@ -270,8 +270,8 @@ class Connection:
             status = cls._recv_frame(sock)
             if status[:1] != b"s":
                 raise ProtocolError(f"handshake status message expected, got {status[:20]!r}")
-            if status[1:] not in (b"ok", b"ok_simultaneous"):
-                raise Refused(f"node {peer} answered the handshake with {status[1:].decode('latin-1')!r}")
+            if status[1:] not in (b"ok", b"ok_simultaneous"):  # not a cookie matter: a control VM says why
+                raise ProtocolError(f"node {peer} answered the handshake with {status[1:].decode('latin-1')!r}")
             challenge = cls._recv_frame(sock)
             if challenge[:1] != b"N" or len(challenge) < 19:
                 raise ProtocolError(f"node {peer} sent no version 6 challenge (OTP 23 or later is needed)")
@@ -282,7 +282,11 @@ class Connection:
             if their_name != peer:  # a control VM would not reach it by that name either
                 raise ProtocolError(f"the node at that port is {their_name}, not {peer}")
             ours = secrets.randbelow(2**32)
-            cls._send_frame(sock, b"r" + struct.pack(">I", ours) + _digest(cookie, their_challenge))
+            try:
+                digest = _digest(cookie, their_challenge)
+            except UnicodeEncodeError:
+                raise Refused("a cookie beyond latin-1 cannot be an Erlang cookie") from None
+            cls._send_frame(sock, b"r" + struct.pack(">I", ours) + digest)
             try:
                 ack = cls._recv_frame(sock)
             except ConnectionError as exc:
@@ -342,6 +346,7 @@ class Connection:
         request = (Atom("call"), Atom(mod), Atom(fun), list(args), self.me)
         deadline = time.monotonic() + timeout
         try:
+            self.sock.settimeout(timeout)
             self.send((REG_SEND, self.me, Atom(""), Atom("rex")), (Atom("$gen_call"), (self.me, ref), request))
             while True:
                 control, message = self.receive(deadline)
@@ -357,6 +362,9 @@ class Connection:
         except (OSError, ConnectionError):
             self.close()
             return (Atom("badrpc"), Atom("nodedown"))
+        except ProtocolError:
+            self.close()  # out of step with the node: never read from it again
+            raise
 
     def _io_reply(self, request: tuple) -> None:
         _tag, sender, reply_as, _what = request
@@ -365,7 +373,11 @@ class Connection:
 
 
 def _digest(cookie: str, challenge: int) -> bytes:
-    return hashlib.md5((cookie + str(challenge)).encode("latin-1"), usedforsecurity=False).digest()
+    data = (cookie + str(challenge)).encode("latin-1")
+    try:
+        return hashlib.md5(data, usedforsecurity=False).digest()  # the protocol's digest, not our security
+    except TypeError:  # Python 3.8
+        return hashlib.md5(data).digest()  # nosec
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:

@@ -26,6 +26,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils import _dist, _edp,
 
 RESULT_MARKER = "BEAMOPS-RESULT"
 NODEDOWN = "beamops_nodedown"
+NOT_SENT = object()  # a question the own connection could not deliver (nothing ran on the node)
 
 
 class OtpError(Exception):
@@ -210,6 +211,7 @@ class Node:
         self.port: int | None = None  # the node's distribution port, as epmd gave it to precheck()
         self.native_off = not self.vm_args.uses_epmd() or bool(self.vm_args.dist_args())
         self.lost = None  # the {badrpc, _} of a question sent natively that got no answer
+        self.refused = False  # the node refused every cookie over the own connection
 
     def _session(self) -> _edp.Connection | None:
         """A distribution connection to the node made by this process, or None (then a control VM asks).
@@ -235,31 +237,53 @@ class Node:
             self.cookie_source = winner.source
             self.native = conn
             return conn
-        self.native_off = True  # every cookie refused: the control VM says so, once (each try is logged there)
+        self.refused = True  # every cookie failed the node's check: no control VM to try them all again
         return None
 
     def _evaluate(self, conn: _edp.Connection, body: str, timeout: float | None):
         """Evaluate body on the node itself (erl_scan, erl_parse, erl_eval through rex), Node bound to it.
 
-        Returns the value, or NODEDOWN when the connection ended before the answer (``lost`` then holds
-        the {badrpc, nodedown | timeout} an rpc:call would have answered)."""
-        limit = (timeout or self.timeout) * 10 + 60  # the body bounds each of its own rpc calls
+        Returns the value; NOT_SENT when the connection failed while the question was read (erl_scan,
+        erl_parse: nothing ran), so it can be asked again; or NODEDOWN when it ended before the answer
+        (``lost`` then holds the {badrpc, nodedown | timeout} an rpc:call would have answered)."""
         steps = [
-            ("erl_scan", "string", lambda _: [body + "."]),
-            ("erl_parse", "parse_exprs", lambda tokens: [tokens[1]]),
-            ("erl_eval", "exprs", lambda exprs: [exprs[1], [(_erlterm.Atom("Node"), _erlterm.Atom(self.name))]]),
+            # Reading the question takes no time: a connection that does not answer it is dead.
+            ("erl_scan", "string", 5.0, lambda _: [body + "."]),
+            ("erl_parse", "parse_exprs", 5.0, lambda tokens: [tokens[1]]),
+            # The body bounds each of its own rpc calls by the timeout.
+            (
+                "erl_eval",
+                "exprs",
+                (timeout or self.timeout) * 10 + 60,
+                lambda exprs: [exprs[1], [(_erlterm.Atom("Node"), _erlterm.Atom(self.name))]],
+            ),
         ]
         answer = None
-        for mod, fun, args in steps:
-            answer = conn.rpc(mod, fun, args(answer), limit)
+        for mod, fun, limit, args in steps:
+            try:
+                answer = conn.rpc(mod, fun, args(answer), limit)
+            except _edp.ProtocolError as exc:
+                self.native = None
+                raise OtpError(f"node {self.name} answered something this module cannot read: {exc}") from None
             if isinstance(answer, tuple) and answer[:1] == ("badrpc",) and answer[1] in ("nodedown", "timeout"):
-                self.native, self.lost = None, answer
+                self.native = None
+                if mod != "erl_eval":
+                    return NOT_SENT
+                self.lost = answer
                 self.unreachable_reason = f"node {self.name} closed the connection before it answered ({answer[1]})"
                 return NODEDOWN
             if not (isinstance(answer, tuple) and answer[:1] in (("ok",), ("value",))):
                 said = _erlterm.format_term(answer, 400)
                 raise OtpError(f"node {self.name} could not evaluate the question ({mod}:{fun}): {said}")
         return answer[1]
+
+    def refused_reason(self) -> str:
+        return (
+            f"node {self.name} is known to epmd but refused every cookie tried ({self.tried()}), "
+            "or it runs under another host name: give its cookie with cookie_file or cookie"
+            if self.vm_args.uses_epmd()
+            else f"node {self.name} did not answer a ping with any cookie tried ({self.tried()})"
+        )
 
     def tried(self) -> str:
         """The cookie sources tried and the ones looked at but not used, for a message (never a value)."""
@@ -290,7 +314,8 @@ class Node:
         return None
 
     def call(self, body: str, timeout: float | None = None):
-        """Evaluate an Erlang expression on the control node, with Node bound to the target.
+        """Evaluate an Erlang expression with Node bound to the target: on the node itself over the own
+        connection, else on a control node.
 
         Returns the term, or NODEDOWN when the node cannot be reached (unreachable_reason says why).
         """
@@ -298,14 +323,21 @@ class Node:
         if self.native is not None and self.native.idle():
             self.native.close()
             self.native = None
-        if self.native is None:
-            self.unreachable_reason = self.precheck()
-            if self.unreachable_reason:
-                return NODEDOWN
-        conn = self._session()
-        if conn is not None:
+        for _attempt in range(2):  # a connection found dead before the question ran is made again, once
+            if self.native is None:
+                self.unreachable_reason = self.precheck()
+                if self.unreachable_reason:
+                    return NODEDOWN
+            conn = self._session()
+            if conn is None:
+                break
             self.unreachable_reason = None
-            return self._evaluate(conn, body, timeout)
+            answer = self._evaluate(conn, body, timeout)
+            if answer is not NOT_SENT:
+                return answer
+        if self.refused:
+            self.unreachable_reason = self.refused_reason()
+            return NODEDOWN
         if not self.cookies:
             self.unreachable_reason = (
                 f"node {self.name} runs, but no cookie was found to reach it ({self.tried()}): "
@@ -353,12 +385,7 @@ class Node:
         except _erlterm.TermError as exc:
             raise OtpError(f"could not read the answer of node {self.name}: {exc}: {text[:300]!r}") from exc
         if answer == NODEDOWN:
-            self.unreachable_reason = (
-                f"node {self.name} is known to epmd but refused every cookie tried ({self.tried()}), "
-                "or it runs under another host name: give its cookie with cookie_file or cookie"
-                if self.vm_args.uses_epmd()
-                else f"node {self.name} did not answer a ping with any cookie tried ({self.tried()})"
-            )
+            self.unreachable_reason = self.refused_reason()
             return NODEDOWN
         _tag, index, result = answer
         winner = self.cookies.pop(index - 1)
@@ -430,32 +457,28 @@ class Node:
         return self.parse_status(status), (None if result == "beamops_not_run" else result)
 
     def steps(self, mod: str, calls: list[tuple[str, str]], timeout: float | None = None) -> tuple[list, dict | None]:
-        """Several rpc calls of ``mod`` in one control node, each made only when the one before answered
-        ``ok`` or ``{ok, ...}``, then the node's status when the last one did.
+        """Several rpc calls of ``mod``, each made only when the one before answered ``ok`` or ``{ok, ...}``,
+        then the node's status when the last one did.
 
-        ``calls`` are (function, Erlang argument list). Returns [(result, milliseconds) or None for a call
-        not made, ...] and the status (None when not read). One control node boots for them all (about
-        0.3 s each saved on a small machine); NODEDOWN when the node cannot be reached at all.
+        ``calls`` are (function, Erlang argument list). Each is its own question, so a node that goes away
+        during one (install_release restarting it) leaves that call answered {badrpc, nodedown}, as
+        rpc:call answers it, and the later ones not made. Returns [(result, milliseconds) or None for a
+        call not made, ...] and the status (None when not read); NODEDOWN when the node cannot be reached
+        for the first call.
         """
-        ms = int((timeout or self.timeout) * 1000)
-        program = [
-            f"Call = fun(F, A) -> {{T, R}} = timer:tc(rpc, call, [Node, {mod}, F, A, {ms}]), {{T div 1000, R}} end",
-            "Ok = fun({_, ok}) -> true; ({_, R}) when is_tuple(R), element(1, R) =:= ok -> true; (_) -> false end",
-            "R0 = {0, ok}",
-        ]
-        for index, (fun, args) in enumerate(calls, start=1):
-            program.append(f"R{index} = case Ok(R{index - 1}) of true -> Call({fun}, {args}); false -> not_run end")
-        last = f"R{len(calls)}"
-        program.append(
-            f"{{beamops_steps, [{', '.join(f'R{i}' for i in range(1, len(calls) + 1))}], "
-            f"case Ok({last}) of true -> {self.status_body(timeout)}; false -> not_run end}}"
-        )
-        answer = self.call("begin " + ", ".join(program) + " end", timeout)
-        if answer == NODEDOWN:
-            return NODEDOWN, None
-        _tag, results, status = answer
-        made = [None if r == "not_run" else (r[1], r[0]) for r in results]
-        return made, (None if status == "not_run" else self.parse_status(status))
+        made: list = []
+        for fun, args in calls:
+            if made and (made[-1] is None or not answered_ok(made[-1][0])):
+                made.append(None)
+                continue
+            result, elapsed = self.rpc(mod, fun, args, timeout)
+            if result == NODEDOWN:  # not reached at all: nothing was asked
+                if not made:
+                    return NODEDOWN, None
+                result = (_erlterm.Atom("badrpc"), _erlterm.Atom("nodedown"))
+            made.append((result, elapsed))
+        last = made[-1] if made else None
+        return made, (self.status(timeout) if last is not None and answered_ok(last[0]) else None)
 
     def wait_up(self, timeout: float, sleep: float = 0.5) -> dict:
         """Poll until the node answers with a started release_handler, or the timeout passes."""
@@ -527,13 +550,24 @@ def parse_status(answer, name: str, cookie_source: str | None = None, unreachabl
         running_version=version,
         permanent_version=next((r["version"] for r in rels if r["status"] == "permanent"), None),
         os_pid=None if "os" in errors else str(os_pid),
-        # A pid printed by a control VM carries its own index for the node (<9744.44.0>); the same pid
-        # read over this process's connection prints as <0.44.0>: the marker is the same either way.
-        restart_marker=None if "application_controller" in errors else re.sub(r"^<\d+\.", "<0.", str(marker)),
+        # The OS pid changes when the VM restarts (heart, systemd), the application controller's pid when
+        # init:restart() restarts it in place: the marker changes either way. A pid printed by a control
+        # VM carries its own index for the node (<9744.44.0>); read over the own connection it prints as
+        # <0.44.0>: the marker of one VM is the same either way.
+        restart_marker=(
+            None
+            if errors.keys() & {"application_controller", "os"}
+            else f"{os_pid}/" + re.sub(r"^<\d+\.", "<0.", str(marker))
+        ),
         applications=[str(a[0]) for a in (apps if isinstance(apps, list) else []) if isinstance(a, tuple) and a],
         root_dir=None if "code" in errors else str(root_dir),
         rpc_errors=errors,
     )
+
+
+def answered_ok(result) -> bool:
+    """ok or {ok, ...}: what release_handler and application answer when they did what was asked."""
+    return result == "ok" or (isinstance(result, tuple) and result[:1] == ("ok",))
 
 
 def write_private(path: str, text: str, mode: int) -> None:

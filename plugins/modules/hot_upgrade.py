@@ -149,8 +149,8 @@ node_restarted:
 timings_ms:
   description:
     - Milliseconds per phase. V(preflight), V(verify), V(make_permanent) and V(control_node) are measured
-      around each question to the node (V(control_node) is the one that unpacks, checks, installs and
-      reads the state after; a hidden Erlang VM is started for each only where the module cannot
+      around the questions to the node (V(control_node) covers those that unpack, check, install and
+      read the state after; a hidden Erlang VM is started for each only where the module cannot
       connect itself, see the notes); V(unpack), V(check_install) and V(install) are the
       release_handler calls themselves, measured where the question is evaluated.
     - With O(permanent=true), a release installed and running but not yet permanent is made permanent in
@@ -326,7 +326,7 @@ class HotUpgrade:
                     f"version {version} was left unpacked by an earlier attempt and has been "
                     f"cleared; stage its tarball again (expected at {tarball})"
                 )
-        # unpack (when not unpacked yet), check, install and the node's status after, in one control node.
+        # unpack (when not unpacked yet), check, install and the node's status after, each its own question.
         calls = []
         if version not in statuses:
             self.release.stage(version, tarball)

@@ -7,6 +7,7 @@ erl run proving that no ~/.erlang.cookie appears."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import stat
@@ -227,8 +228,21 @@ def test_real_erl_steps_stop_at_the_first_refusal_and_read_the_status_after_a_ch
     assert made[0][0][0] == "ok"
     assert status["up"] and status["os_pid"] and status["releases"]
     assert status["running_version"] == status["permanent_version"]
-    # One control node for each chain, not one per call; none at all over the process's own connection.
-    assert len(module.calls) == (0 if via == "native" else 2)
+    # Each call is its own question (a node that goes away in one leaves it answered, the rest not made):
+    # a control VM for each (2 calls, then 1 call and the status), none over the process's own connection.
+    assert len(module.calls) == (0 if via == "native" else 4)
+
+
+@VIA
+def test_real_erl_steps_a_node_that_goes_away_mid_chain_answers_that_call_nodedown(tmp_path, home, real_node, via):
+    cookie = "REAL_" + secrets.token_hex(8)
+    name = real_node(["-setcookie", cookie], tmp_path)
+    rel = plain_release(tmp_path, f"-sname {name}\n-setcookie {cookie}\n")
+    node = make_node(FakeModule(), rel, via, timeout=20)
+    # As install_release does when it restarts the node: the call in flight is answered nodedown (then
+    # hot_upgrade waits for the node and says what it runs), the later ones are not made.
+    made, status = node.steps("erlang", [("halt", "[]"), ("node", "[]")])
+    assert made[0][0] == ("badrpc", "nodedown") and made[1] is None and status is None
 
 
 @VIA
@@ -254,7 +268,7 @@ def test_real_erl_both_ways_read_the_same_status_and_see_a_node_go_away_alike(tm
     module = FakeModule()
     native, control = make_node(module, rel, "native", timeout=20), make_node(module, rel, "control_vm", timeout=20)
     by_native, by_control = native.status(), control.status()
-    assert by_native["up"] and by_native["restart_marker"].startswith("<0.")
+    assert by_native["up"] and re.fullmatch(rf"{by_native['os_pid']}/<0\.\d+\.\d+>", by_native["restart_marker"])
     assert by_native == by_control and len(module.calls) == 1  # the marker too: <0.N.S> either way
     answer, elapsed = native.rpc("erlang", "halt", "[]")  # the node is gone before it answers
     assert answer == ("badrpc", "nodedown") and elapsed >= 0
@@ -272,3 +286,24 @@ def test_real_erl_a_connection_left_idle_is_made_again_before_the_next_question(
     first.last -= 60  # as if a minute passed without a tick: the node may have dropped it
     assert node.call("rpc:call(Node, erlang, node, [])") == f"{name}@{SHORT}"
     assert node.native is not first and node.native is not None
+
+
+def test_real_erl_a_connection_found_dead_is_made_again_and_the_question_asked_once(tmp_path, home, real_node):
+    cookie = "REAL_" + secrets.token_hex(8)
+    name = real_node(["-setcookie", cookie], tmp_path)
+    rel = plain_release(tmp_path, f"-sname {name}\n-setcookie {cookie}\n")
+    module = FakeModule()
+    node = make_node(module, rel, "native", timeout=20)
+    assert node.call("rpc:call(Node, erlang, node, [])") == f"{name}@{SHORT}"
+    node.native.sock.close()  # as a node that dropped the connection: found while the question is read
+    assert node.call("rpc:call(Node, erlang, node, [])") == f"{name}@{SHORT}" and node.lost is None
+    assert module.calls == []
+
+
+def test_real_erl_every_cookie_refused_over_the_own_connection_is_said_without_a_control_vm(tmp_path, home, real_node):
+    name = real_node(["-setcookie", "REAL_" + secrets.token_hex(8)], tmp_path)
+    rel = plain_release(tmp_path, f"-sname {name}\n-setcookie WRONG_{secrets.token_hex(4)}\n")
+    module = FakeModule()
+    state = make_node(module, rel, "native", timeout=20).status()
+    assert not state["up"] and module.calls == []
+    assert "is known to epmd but refused every cookie tried (-setcookie in" in state["unreachable_reason"]
