@@ -237,7 +237,8 @@ class Node:
             self.cookie_source = winner.source
             self.native = conn
             return conn
-        self.refused = True  # every cookie failed the node's check: no control VM to try them all again
+        # Every cookie failed the node's check: said from now on, without a control VM trying them all again.
+        self.refused = self.native_off = True
         return None
 
     def _evaluate(self, conn: _edp.Connection, body: str, timeout: float | None):
