@@ -15,8 +15,8 @@ description:
     last error.
   - O(kind=http) sends a request and checks the status, a pattern of the body and response headers.
     O(kind=tcp) opens a TCP connection. O(kind=beam) asks the running node which release it runs (through
-    C(release_handler)) and which applications it started, from a short-lived hidden Erlang node started with
-    the release's own ERTS.
+    C(release_handler)) and which applications it started, reaching it as the node fragment's notes say
+    (as a hidden node of its own, without starting an Erlang VM, wherever the node allows it).
   - Runs on the target (a BEAM probe must) or on the control node (C(delegate_to)) for HTTP and TCP.
   - It never changes anything; in check mode it probes all the same (reading is safe).
 author:
