@@ -23,6 +23,7 @@ import socket
 import struct
 import time
 
+from ansible_collections.beamops.deploy.plugins.module_utils import _erlterm
 from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import Atom, Opaque
 
 # Capability flags: every one that OTP 26 and 27 require, none that asks for work we do not do
@@ -185,7 +186,10 @@ class _Reader:
         if tag == 116:
             (arity,), pos = self.unpack(">I", pos)
             items, pos = self.items(2 * arity, pos)
-            return {_hashable(k): v for k, v in zip(items[::2], items[1::2])}, pos
+            try:
+                return {_erlterm.map_key(k): v for k, v in zip(items[::2], items[1::2])}, pos
+            except _erlterm.TermError as exc:
+                raise ProtocolError(str(exc)) from None
         if tag in (88, 103):  # (NEW_)PID_EXT
             node, pos = self.term(pos)
             (num, serial), pos = self.unpack(">II", pos)
@@ -216,14 +220,6 @@ def _charlist(items: list):
     if items and all(isinstance(i, int) and i in PRINTABLE for i in items):
         return "".join(chr(i) for i in items)
     return items
-
-
-def _hashable(value):
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((repr(k), _hashable(v)) for k, v in value.items()))
-    return value
 
 
 class Pid(Opaque):

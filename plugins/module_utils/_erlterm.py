@@ -169,7 +169,7 @@ class _Reader:
             self.take("}")
             return result
         while True:
-            key = _hashable(self.term())
+            key = map_key(self.term())
             self.take("=>")
             result[key] = self.term()
             sep = self.take()[1]
@@ -211,10 +211,10 @@ def _integer(text: str) -> int:
         raise TermError(f"integer {text[:40]!r} cannot be read: {exc}") from None
 
 
-def _hashable(value):
+def map_key(value):
     """A map key as a hashable value: lists become tuples, at any depth; a map cannot be a key here."""
     if isinstance(value, (list, tuple)):
-        return tuple(_hashable(v) for v in value)
+        return tuple(map_key(v) for v in value)
     if isinstance(value, dict):
         raise TermError("a map used as a map key is not supported")
     return value

@@ -346,7 +346,7 @@ class Node:
             )
             return NODEDOWN
         host = self.name.partition("@")[2]
-        ctl = f"beamops_ctl_{os.getpid()}_{secrets.token_hex(3)}@{host}"
+        ctl = _edp.own_name(host)
         dist = ["-start_epmd", "false"] if self.vm_args.uses_epmd() else self.vm_args.dist_args()
         with tempfile.TemporaryDirectory(prefix="beamops-erl-") as home:
             cookies_path = os.path.join(home, "cookies.eterm")
