@@ -31,6 +31,8 @@ ADMIN_ADDR = ("127.0.0.1", int(os.environ.get("BEAMOPS_LAB_ADMIN_PORT", "19999")
 # A scenario with a wider lab says how many nodes it has (molecule.yml: verifier env).
 NODES = tuple(f"{PREFIX}-node{i}" for i in range(1, int(os.environ.get("BEAMOPS_LAB_NODES", "3")) + 1))
 LB = f"{PREFIX}-lb"
+# A scenario with a second load balancer (faults) publishes its admin socket on this port.
+LB2_ADMIN_ADDR = ("127.0.0.1", int(os.environ.get("BEAMOPS_LAB_LB2_ADMIN_PORT", "19998")))
 APP = "beamops_sample"
 APP_ROOT = "/opt/beamops_sample"
 RELEASES_DIR = os.environ.get("BEAMOPS_RELEASES_DIR", str(LAB_DIR.parent / ".build" / "releases"))
@@ -79,6 +81,15 @@ class BackgroundLoad:
         if self.proc.returncode != 0:
             raise RuntimeError(f"loadgen exited {self.proc.returncode}: {err}")
         return json.loads(out)
+
+
+def admin_addr(lb: str) -> tuple[str, int]:
+    """Where a lab load balancer's TCP admin socket is published on loopback (LB, or PREFIX-lb2)."""
+    if lb == LB:
+        return ADMIN_ADDR
+    if lb == f"{PREFIX}-lb2":
+        return LB2_ADMIN_ADDR
+    raise ValueError(f"{lb} is not a load balancer of lab {PREFIX}")
 
 
 def haproxy_command(command: str, addr: tuple[str, int] = ADMIN_ADDR, timeout: float = 5.0) -> str:
@@ -306,7 +317,8 @@ def current_link(container: str, root: str = APP_ROOT) -> str:
 
 
 def scenario_dir(test_file: str) -> Path:
-    """A scenario's directory, for its tests (test_file: their __file__): Molecule's, else the one above tests/."""
+    """A scenario's directory, for its tests (test_file: their __file__): Molecule's, else the one above
+    tests/ or cases/."""
     return Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(test_file).resolve().parents[1]))
 
 

@@ -1,8 +1,7 @@
 # Copyright: (c) 2026, beamops.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The lab works: 3 nodes on 1.0.0 behind HAProxy, traffic flows, and an undrained stop hurts."""
-
-import time
+"""The lab works: 3 nodes on 1.0.0 behind HAProxy and traffic flows. Verify only reads: that the lab
+can fail (an undrained stop loses requests) is lb_modules' test_stop_without_drain_loses_requests."""
 
 import labtools
 import pytest
@@ -61,19 +60,3 @@ def test_admin_sockets_unix_and_tcp():
     )
     for name in labtools.NODES:
         assert name in unix.stdout
-
-
-def test_stop_without_drain_loses_requests():
-    """The lab must be able to fail: stopping a serving node cuts its slow requests off."""
-    victim = labtools.NODES[2]
-    load = labtools.BackgroundLoad(12, "--slow-ratio", "0.5", "--seed", "2")
-    try:
-        time.sleep(3)
-        labtools.stop_node(victim)
-        time.sleep(2)
-    finally:
-        summary = load.stop()
-        labtools.start_node(victim)
-        labtools.wait_servers_up()
-    assert summary["failed"] > 0, summary
-    assert summary["ok"] > 0

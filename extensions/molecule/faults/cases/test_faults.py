@@ -31,10 +31,7 @@ ROOT = labtools.APP_ROOT
 N1, N2, N3 = labtools.NODES
 LB1 = labtools.LB
 LB2 = f"{labtools.PREFIX}-lb2"
-ADMIN = {
-    LB1: labtools.ADMIN_ADDR,
-    LB2: ("127.0.0.1", int(os.environ.get("BEAMOPS_LAB_LB2_ADMIN_PORT", "19998"))),
-}
+ADMIN = {lb: labtools.admin_addr(lb) for lb in (LB1, LB2)}
 URL2 = f"http://127.0.0.1:{os.environ.get('BEAMOPS_LAB_LB2_HTTP_PORT', '18081')}"
 FIGURES, figures = labtools.scenario_figures("faults", also="faults.json")
 ROWS: list[dict] = FIGURES.setdefault("rows", [])

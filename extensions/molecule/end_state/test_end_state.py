@@ -1,0 +1,116 @@
+# Copyright: (c) 2026, beamops.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every scenario with cases must leave once they are done (converge runs them, ../cases.yml),
+whatever they did: deploys, refusals, faults, rollbacks. The verify step of blue_green, canary,
+faults, lb_modules, node_modules, rolling and user_journey (molecule.yml: verifier directory
+../end_state); lab keeps its own read-only tests.
+
+Only reads, so `molecule verify` can run again and again: HAProxy's admin sockets, the nodes'
+processes and files through podman, a short load of GET requests, and the read-only release_info
+module as the app's own user.
+
+- every node runs one VM, as the user and under the service manager the node role recorded;
+- every node is consistent: release_info finds no drift and a cold restart boots what runs;
+- no deploy lock and no drain mark is left on any node;
+- every member is UP and ready on every load balancer; with blue and green groups, the members of
+  one colour serve (UP and ready) and the other colour's wait in maintenance;
+- requests through HAProxy are all answered, by the versions the serving members run.
+"""
+
+import json
+import os
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import labtools
+import pytest
+
+
+@cache
+def groups() -> dict[str, list[str]]:
+    """The scenario's inventory groups, as ansible-inventory reads Molecule's inventory."""
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    out = subprocess.run(
+        ["ansible-inventory", "-i", str(inventory), "--list"], check=True, capture_output=True, text=True, timeout=120
+    )
+    data = json.loads(out.stdout)
+    return {name: entry.get("hosts", []) for name, entry in data.items() if isinstance(entry, dict)}
+
+
+def nodes() -> list[str]:
+    return groups()["beam_nodes"]
+
+
+def members(lb: str) -> dict[str, tuple[str, str]]:
+    """Every member of the lab's backend on one load balancer: (health status, admin state)."""
+    addr = labtools.admin_addr(lb)
+    backend = labtools.lab_vars()["lab_haproxy_backend"]
+    stat = labtools.backend_servers(backend, addr=addr)
+    admin = labtools.admin_states(backend, addr=addr)
+    return {name: (row["status"], admin.get(name, "?")) for name, row in stat.items()}
+
+
+def expected_admin() -> dict[str, str]:
+    """ready for every node; blue-green: ready for the colour that serves, maint for the idle one."""
+    colours = {c: groups().get(c, []) for c in ("blue", "green")}
+    if not all(colours.values()):
+        return {node: "ready" for node in nodes()}
+    admin = members(labtools.LB)
+    serving = [c for c, hosts in colours.items() if all(admin.get(h, ("", ""))[1] == "ready" for h in hosts)]
+    assert len(serving) == 1, f"not one colour serving: {admin}"
+    return {h: ("ready" if c == serving[0] else "maint") for c, hosts in colours.items() for h in hosts}
+
+
+@pytest.mark.parametrize("lb", groups()["lb"] if "MOLECULE_INVENTORY_FILE" in os.environ else [labtools.LB])
+def test_every_member_is_up_and_in_its_state(lb):
+    """A member drained or left in maintenance by a run would keep its node out of traffic for good."""
+    want = expected_admin()
+    got = members(lb)
+    assert {n: got.get(n) for n in want} == {n: ("MAINT" if s == "maint" else "UP", s) for n, s in want.items()}
+
+
+def test_every_node_runs_one_vm_as_the_node_role_recorded():
+    """The user and service manager the node role recorded (<root>/.beamops/node.json): the app's own
+    user under systemd in the lab, root and the release's own script in node_modules."""
+    for node in nodes():
+        identity = labtools.node_identity(node)
+        if identity["service_manager"] == "systemd":
+            unit = labtools.unit_properties(node, identity["service_name"], "ActiveState", "MainPID")
+            assert unit["ActiveState"] == "active" and unit["MainPID"] != "0", (node, unit)
+        vms = labtools.podman_exec(node, "ps", "-o", "user=", "-C", "beam.smp", check=False).stdout.split()
+        assert vms == [identity["user"]], (node, identity, vms)
+
+
+def test_every_node_is_consistent_and_a_restart_boots_what_runs():
+    """release_info (read-only) as the app's user: the running, permanent, current and start-script
+    versions agree, so neither a VM restart nor a cold start brings another version back."""
+    for node in nodes():
+        user = labtools.app_user(node)
+        info = labtools.run_module(
+            node, "beamops.deploy.release_info", {"name": labtools.APP, "root": labtools.APP_ROOT}, become_user=user
+        )
+        assert not info.get("failed"), (node, info.get("msg"))
+        assert info["node"]["up"], (node, info["node"])
+        assert info["warnings_text"] == "", (node, info["warnings_text"])
+        assert info["cold_restart_boots_running"] is True, (node, info)
+        assert info["node"]["running_version"] == info["node"]["permanent_version"] == info["current"], (node, info)
+
+
+def test_no_deploy_lock_or_drain_mark_is_left():
+    """A lock left would refuse the next deploy; a drain mark would have the next one ready a member."""
+    left = [
+        f"{node}:{path}"
+        for node in nodes()
+        for path in (f"{labtools.APP_ROOT}/.beamops/deploy.lock", f"{labtools.APP_ROOT}/.beamops/drained.json")
+        if labtools.path_exists(node, path)
+    ]
+    assert left == []
+
+
+def test_requests_are_answered_by_the_versions_the_serving_members_run():
+    load = labtools.run_load(3.0)
+    assert load["failed"] == 0, load.get("first_failures")
+    want = expected_admin()
+    running = {labtools.node_get(node, "/")["version"] for node, state in want.items() if state == "ready"}
+    assert set(load["versions"]) == running, (load["versions"], running)
