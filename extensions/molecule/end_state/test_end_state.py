@@ -12,8 +12,8 @@ module as the app's own user.
 - every node runs one VM, as the user and under the service manager the node role recorded;
 - every node is consistent: release_info finds no drift and a cold restart boots what runs;
 - no deploy lock and no drain mark is left on any node;
-- every member is UP and ready on every load balancer; with blue and green groups, the members of
-  one colour serve (UP and ready) and the other colour's wait in maintenance;
+- every member is UP and ready on every load balancer; with blue and green groups, the idle
+  colour's members may instead wait in maintenance while the other colour's all serve;
 - requests through HAProxy are all answered, by the versions the serving members run.
 """
 
@@ -52,13 +52,15 @@ def members(lb: str) -> dict[str, tuple[str, str]]:
 
 
 def expected_admin() -> dict[str, str]:
-    """ready for every node; blue-green: ready for the colour that serves, maint for the idle one."""
+    """ready for every node. With blue and green groups, the idle colour may wait in maintenance
+    instead: then one colour is wholly ready and the other wholly in maint, never a mix or neither."""
+    everyone = {node: "ready" for node in nodes()}
     colours = {c: groups().get(c, []) for c in ("blue", "green")}
-    if not all(colours.values()):
-        return {node: "ready" for node in nodes()}
-    admin = members(labtools.LB)
-    serving = [c for c, hosts in colours.items() if all(admin.get(h, ("", ""))[1] == "ready" for h in hosts)]
-    assert len(serving) == 1, f"not one colour serving: {admin}"
+    admin = {name: state for name, (_status, state) in members(labtools.LB).items()}
+    if not all(colours.values()) or all(admin.get(n) == "ready" for n in everyone):
+        return everyone
+    serving = [c for c, hosts in colours.items() if all(admin.get(h) == "ready" for h in hosts)]
+    assert len(serving) == 1, f"no colour wholly serving: {admin}"
     return {h: ("ready" if c == serving[0] else "maint") for c, hosts in colours.items() for h in hosts}
 
 
