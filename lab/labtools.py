@@ -28,7 +28,7 @@ LAB_DIR = Path(__file__).resolve().parent
 PREFIX = os.environ.get("BEAMOPS_LAB", "beamops")
 LB_URL = f"http://127.0.0.1:{os.environ.get('BEAMOPS_LAB_HTTP_PORT', '18080')}"
 ADMIN_ADDR = ("127.0.0.1", int(os.environ.get("BEAMOPS_LAB_ADMIN_PORT", "19999")))
-# A scenario with a wider lab says how many nodes it has (molecule.yml: verifier env).
+# A scenario with a wider lab says how many nodes it has (molecule.yml: provisioner env, which verify gets too).
 NODES = tuple(f"{PREFIX}-node{i}" for i in range(1, int(os.environ.get("BEAMOPS_LAB_NODES", "3")) + 1))
 LB = f"{PREFIX}-lb"
 # A scenario with a second load balancer (faults) publishes its admin socket on this port.
