@@ -132,6 +132,13 @@ def admin_states(backend: str = "beam_nodes", addr: tuple[str, int] = ADMIN_ADDR
     return states
 
 
+def member_states(lb: str, backend: str = "beam_nodes") -> dict[str, tuple[str, str]]:
+    """Every member of a backend on one lab load balancer: (health status, admin state), by server name."""
+    addr = admin_addr(lb)
+    admin = admin_states(backend, addr=addr)
+    return {name: (row["status"], admin.get(name, "?")) for name, row in backend_servers(backend, addr=addr).items()}
+
+
 class OutOfRotation:
     """Samples HAProxy's backend while something runs: how many members were out of rotation (any
     status but a steady UP) at the worst moment, and who. stop() returns the figures."""

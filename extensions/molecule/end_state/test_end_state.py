@@ -49,12 +49,7 @@ def nodes() -> list[str]:
 
 
 def members(lb: str) -> dict[str, tuple[str, str]]:
-    """Every member of the lab's backend on one load balancer: (health status, admin state)."""
-    addr = labtools.admin_addr(lb)
-    backend = labtools.lab_vars()["lab_haproxy_backend"]
-    stat = labtools.backend_servers(backend, addr=addr)
-    admin = labtools.admin_states(backend, addr=addr)
-    return {name: (row["status"], admin.get(name, "?")) for name, row in stat.items()}
+    return labtools.member_states(lb, labtools.lab_vars()["lab_haproxy_backend"])
 
 
 def expected_admin() -> dict[str, str]:

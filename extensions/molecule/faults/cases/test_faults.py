@@ -53,9 +53,7 @@ def work(tmp_path_factory):
 
 def members(lb):
     """Every member of beam_nodes on one load balancer: "<status>/<admin state>" (ready/drain/maint)."""
-    stat = labtools.backend_servers("beam_nodes", addr=ADMIN[lb])
-    admin = labtools.admin_states("beam_nodes", addr=ADMIN[lb])
-    return {name: f"{row['status']}/{admin.get(name, '?')}" for name, row in stat.items()}
+    return {name: f"{status}/{admin}" for name, (status, admin) in labtools.member_states(lb).items()}
 
 
 def lb_states():
