@@ -64,3 +64,19 @@ def test_release_forgets_the_drain_mark_this_run_wrote_only(tmp_path):
     assert lock("release", str(lockdir), ME, str(mark)) == {"released": True, "forgot_mark": True}
     assert not mark.exists() and not lockdir.exists()
     assert lock("release", str(lockdir), ME, str(mark)) == {"released": False, "forgot_mark": False}
+
+
+def test_check_takes_nothing_on_a_node_without_a_drain_mark_and_says_who_holds_its_lock(tmp_path):
+    lockdir, mark = tmp_path / ".beamops" / "deploy.lock", tmp_path / ".beamops" / "drained.json"
+    # Nobody holds it: nothing is written on the node.
+    assert lock("check", str(lockdir), ME, "null", str(mark)) == {"taken": False, "holder": None, "drained": None}
+    assert not (tmp_path / ".beamops").exists()
+    # Another run holds it: its holder is said, the lock stays as it is.
+    held = lock("take", str(lockdir), OTHER)["holder"]
+    assert lock("check", str(lockdir), ME, "null", str(mark)) == {"taken": False, "holder": held, "drained": None}
+    assert lock("release", str(lockdir), OTHER) == {"released": True}
+    # A drain mark left by an interrupted run: the lock is taken (the run readies that member), the mark read.
+    record = {"by": OTHER, "server": "node1"}
+    lock("mark", str(mark), record)
+    taken = lock("check", str(lockdir), ME, "null", str(mark))
+    assert taken["taken"] and taken["drained"] == record and lockdir.is_dir()

@@ -6,6 +6,10 @@
 #                                 holder found before; null for none), first move aside a lock still
 #                                 held by it; with MARK, once the lock is taken, read the drain mark
 #                                 an interrupted run left there (drained: its record, or null)
+#   check LOCKDIR HOLDER STALE MARK
+#                                 for a node the run changes nothing on: take the lock only when the
+#                                 drain mark MARK is there (the run readies that member); else take
+#                                 nothing and say who holds the lock (holder: null when nobody does)
 #   release LOCKDIR HOLDER [MARK] remove LOCKDIR when HOLDER holds it; with MARK, also remove the
 #                                 drain mark FILE when HOLDER wrote it (the member is ready again)
 #   mark FILE RECORD              write the drain mark FILE (RECORD, a JSON object) atomically
@@ -100,7 +104,9 @@ def main(argv):
     action, lock, holder = argv[1], argv[2], json.loads(argv[3])
     if action == "mark":
         result = mark(lock, holder)
-    elif action == "take":
+    elif action == "check" and read_mark(argv[5]) is None:
+        result = {"taken": False, "holder": read(lock), "drained": None}
+    elif action in ("take", "check"):
         result = take(lock, holder, json.loads(argv[4]) if len(argv) > 4 else None)
         if len(argv) > 5:
             result["drained"] = read_mark(argv[5])
