@@ -138,12 +138,25 @@ def test_nodes_prepared_by_the_node_role(infra):
         ("empty host pattern", ["beamops_hosts=no_such_group"], ["matches no host", "beamops_hosts"]),
         ("missing required variable", ["rolling_src=dist/beamops_sample-1.1.0.tar.gz"], ["rolling_version"]),
         ("wrong user", ["rolling_node_user=root"], ["serves on port 8080", "does not answer", "rolling_node_user"]),
+        # Checked once for every node, naming each member the load balancer does not have.
+        (
+            "unknown member",
+            ["rolling_lb_server=no_such_server"],
+            ["Server 'no_such_server' not found in backend 'beam_nodes'", "rolling_lb_server"],
+        ),
+        # The nodes run 1.0.0; 1.2.0's relup upgrades from 1.1.0 only.
+        (
+            "relup from another version",
+            ["rolling_method=hot", *given("rolling", "1.2.0")],
+            ["runs 1.0.0 but", "has a relup from 1.1.0 only", "rolling_method=cold"],
+        ),
     ],
 )
 def test_preflight_refuses_before_any_change(infra, case, extra, words):
     labtools.wait_servers_up()
     before = snapshot()
-    base = given("rolling", "1.1.0")
+    # The cases that name their own version and tarball, or leave them out, get no default ones.
+    base = [] if any(e.startswith("rolling_version=") for e in extra) else given("rolling", "1.1.0")
     if case == "missing required variable":
         base = []
     result = play(infra, "beamops.deploy.rolling", *base, *extra)
