@@ -802,7 +802,8 @@ def test_cases_proved_elsewhere():
             "preflight",
             "refused before any change",
             None,
-            "node_modules, user_journey: test_relup_that_does_not_cover_the_running_version_is_refused_...",
+            "node_modules: test_relup_that_does_not_cover_the_running_version_is_refused_...; "
+            "user_journey: test_preflight_refuses_before_any_change, case 'relup from another version'",
         ),
         (
             "release stuck 'unpacked' by an earlier failure",
