@@ -14,8 +14,10 @@ description:
     the epoch, so that a reused pid is not taken for the same run), and C(version) from the input.
   - With O(holder) (the identity read from a lock), returns V(ours) when it is this very run,
     V(stale) when it was a run of this same controller host whose process is gone (no such pid, or a
-    pid started at another time), and V(held) otherwise (a live run, or a run of another host, whose
-    process cannot be checked from here).
+    pid started at another time), and V(held) otherwise (a live run, or a run of another controller,
+    whose process cannot be checked from here). A run is of this same controller only when its
+    C(controller_id) is this one's: the same host name alone is not enough, since the process table
+    read here is not the other controller's.
 positional: _input
 options:
   _input:
@@ -98,11 +100,31 @@ def _run_pid() -> int:
         pid = parent
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return "?"
+
+
+def _controller_id(host: str) -> str:
+    """Where this process's pids mean something: the host name, this boot of the kernel, and the pid
+    namespace (a container has its own). Two controllers that share all three share a process table."""
+    try:
+        pid_ns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pid_ns = "?"
+    return f"{host}/{_read('/proc/sys/kernel/random/boot_id')}/{pid_ns}"
+
+
 def _me(version: str) -> dict:
     pid = _run_pid()
+    host = socket.gethostname()
     return {
         "user": getpass.getuser(),
-        "controller": socket.gethostname(),
+        "controller": host,
+        "controller_id": _controller_id(host),
         "pid": pid,
         "started": _started(pid),
         "version": version,
@@ -116,8 +138,8 @@ def _verdict(me: dict, holder: dict) -> str:
         started = None if started is None else float(started)
     except (TypeError, ValueError):
         return "held"  # unreadable: never taken over by itself
-    if holder.get("controller") != me["controller"]:
-        return "held"
+    if holder.get("controller_id") != me["controller_id"]:
+        return "held"  # another controller (maybe with the same host name): its process is not ours to check
     if pid == me["pid"] and started is not None and me["started"] is not None:
         if abs(started - me["started"]) <= _TOLERANCE:
             return "ours"

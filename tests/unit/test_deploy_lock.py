@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import json
+import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +82,48 @@ def test_check_takes_nothing_on_a_node_without_a_drain_mark_and_says_who_holds_i
     lock("mark", str(mark), record)
     taken = lock("check", str(lockdir), ME, "null", str(mark))
     assert taken["taken"] and taken["drained"] == record and lockdir.is_dir()
+
+
+def test_a_lock_without_a_readable_holder_is_broken_by_the_holder_found_before(tmp_path):
+    """What a take on a full disk left (the directory, no holder.json): rolling_break_lock passes the
+    holder found before ({}, unreadable) as the one to move aside, and that must work."""
+    lockdir = tmp_path / "deploy.lock"
+    lockdir.mkdir()
+    found = lock("take", str(lockdir), ME)
+    assert found == {"taken": False, "holder": {}}
+    assert lock("take", str(lockdir), ME, found["holder"])["taken"]
+    assert json.loads((lockdir / "holder.json").read_text())["pid"] == ME["pid"]
+    # A damaged holder.json the same way.
+    lock("release", str(lockdir), ME)
+    lockdir.mkdir()
+    (lockdir / "holder.json").write_text("{half")
+    assert lock("take", str(lockdir), ME, {})["taken"]
+
+
+def test_a_take_that_cannot_write_its_holder_leaves_no_lock_behind(tmp_path):
+    """A full disk while the holder is written: the run fails naming the lock, and no holderless lock is left."""
+    lockdir = tmp_path / "deploy.lock"
+
+    def no_room():  # every write of a byte fails as on a full disk (EFBIG instead of ENOSPC)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    run = subprocess.run(
+        [sys.executable, "-c", SCRIPT, "take", str(lockdir), json.dumps(ME)],
+        capture_output=True,
+        text=True,
+        preexec_fn=no_room,
+        check=False,
+    )
+    assert run.returncode != 0
+    assert f"could not write the deploy lock's holder into {lockdir}" in run.stderr
+    assert "nothing is held" in run.stderr
+    assert not lockdir.exists()
+
+
+def test_a_run_of_another_controller_with_the_same_host_name_is_another_holder(tmp_path):
+    lockdir = tmp_path / "deploy.lock"
+    twin = {**ME, "controller_id": "ctl/other-boot/pid:[1]"}
+    assert lock("take", str(lockdir), {**ME, "controller_id": "ctl/boot/pid:[1]"})["taken"]
+    assert lock("release", str(lockdir), twin) == {"released": False}
+    assert lockdir.is_dir()

@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 
-KEYS = ("controller", "pid", "started")
+KEYS = ("controller", "controller_id", "pid", "started")
 
 
 def read(lock):
@@ -38,6 +38,8 @@ def read(lock):
 
 
 def same(one, two):
+    if one == {} and two == {}:
+        return True  # a lock whose holder cannot be read, judged so before: it may be broken
     return bool(one) and bool(two) and all(one.get(k) == two.get(k) for k in KEYS)
 
 
@@ -63,9 +65,17 @@ def take(lock, holder, stale):
         return {"taken": False, "holder": read(lock) or {}}
     record = dict(holder, since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), node_pid=os.getpid())
     tmp = os.path.join(lock, ".holder.json.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(record, handle)
-    os.replace(tmp, os.path.join(lock, "holder.json"))
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(record, handle)
+        os.replace(tmp, os.path.join(lock, "holder.json"))
+    except OSError as exc:
+        # A lock without its holder (a full disk) would refuse every later run: none is left behind.
+        shutil.rmtree(lock, ignore_errors=True)
+        sys.exit(
+            f"could not write the deploy lock's holder into {lock}: {exc}; the lock was removed again, "
+            "nothing is held. Free space on the node and run again."
+        )
     return {"taken": True, "holder": record}
 
 

@@ -47,7 +47,34 @@ def test_its_own_identity_is_ours():
 
 
 def test_a_run_of_another_controller_is_held_whatever_its_pid():
-    holder = {**deploy_holder("1.1.0"), "controller": "elsewhere.example"}
+    me = deploy_holder("1.1.0")
+    holder = {**me, "controller": "elsewhere.example", "controller_id": "elsewhere.example/b/pid:[1]"}
+    assert deploy_holder("1.1.0", holder=holder) == "held"
+
+
+def test_the_controller_id_names_the_boot_and_the_pid_namespace_beside_the_host_name():
+    host, boot, pid_ns = deploy_holder("1.1.0")["controller_id"].split("/", 2)
+    assert host == socket.gethostname()
+    with open("/proc/sys/kernel/random/boot_id", encoding="utf-8") as handle:
+        assert boot == handle.read().strip()
+    assert pid_ns == os.readlink("/proc/self/ns/pid")
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"controller_id": socket.gethostname() + "/another-boot/pid:[4026531836]"},  # a machine cloned from one image
+        {"controller_id": socket.gethostname() + "/same-boot/pid:[4026532999]"},  # another container, same host name
+        {"controller_id": None},  # a lock written before controller_id existed
+    ],
+)
+def test_a_gone_pid_of_another_controller_with_the_same_host_name_is_held_not_stale(other_run, other):
+    """Two controllers may share a host name: this one's process table says nothing of the other's run."""
+    proc, identity = other_run
+    proc.kill()
+    proc.wait()
+    holder = {**identity, **other}
+    assert holder["controller"] == socket.gethostname()
     assert deploy_holder("1.1.0", holder=holder) == "held"
 
 
