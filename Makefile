@@ -67,6 +67,7 @@ $(COLLECTION_LINK):
 
 unit: venv collection
 	$(VENV)/bin/pytest -q tests/unit
+	@scripts/unit-pythons.sh
 
 # ansible-test wants the collection at ansible_collections/<ns>/<name> and a pip bootstrap script
 # it would download: give it a copy of the collection's files (the shipped content and tests/;
