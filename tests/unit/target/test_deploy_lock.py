@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = (Path(__file__).resolve().parents[2] / "roles" / "rolling" / "files" / "deploy_lock.py").read_text()
+SCRIPT = (Path(__file__).resolve().parents[3] / "roles" / "rolling" / "files" / "deploy_lock.py").read_text()
 ME = {"controller": "ctl", "pid": 101, "started": 5.0, "user": "ops", "version": "1.1.0"}
 OTHER = {"controller": "ctl2", "pid": 202, "started": 6.0}
 
