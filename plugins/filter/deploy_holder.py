@@ -16,7 +16,7 @@ description:
     V(stale) when it was a run of this same controller host whose process is gone (no such pid, or a
     pid started at another time), and V(held) otherwise (a live run, or a run of another controller,
     whose process cannot be checked from here). A run is of this same controller only when its
-    C(controller_id) is this one's: the same host name alone is not enough, since the process table
+    C(controller_id) is this one's; the same host name alone is not enough, since the process table
     read here is not the other controller's.
 positional: _input
 options:
