@@ -24,9 +24,14 @@ import os
 import pwd
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 
 EPMD_PORT = 4369
+# The most bytes read from epmd for its list of names: a line per node, a few dozen bytes each.
+EPMD_ANSWER_LIMIT = 64 * 1024
+# What a timeout looks like: on Python 3.8 and 3.9 socket.timeout is not a TimeoutError.
+TIMEOUTS = (socket.timeout, TimeoutError)
 NAME_PART = re.compile(r"[A-Za-z0-9_-]+")
 HOST_PART = re.compile(r"[A-Za-z0-9_.-]+")
 SHELL_ASSIGNMENT = re.compile(r"(?P<indent>\s*)(?:export\s+)?(?P<var>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
@@ -458,25 +463,55 @@ def epmd_port() -> int:
         return EPMD_PORT
 
 
-def epmd_names(host: str, port: int | None = None, timeout: float = 2.0) -> dict[str, int]:
+def epmd_names(host: str, port: int | None = None, timeout: float = 2.0, option: str = "timeout_s") -> dict[str, int]:
     """Node names epmd on host has registered, with their distribution ports (NAMES_REQ).
 
-    Raises OSError when epmd does not answer.
+    ``timeout`` bounds the whole exchange (connect, request, answer), and at most EPMD_ANSWER_LIMIT
+    bytes are read: whatever listens on the epmd port and answers slowly or without end raises
+    OSError naming host:port and ``option``, the module option the timeout comes from. Raises
+    OSError when epmd does not answer.
     """
-    with socket.create_connection((host, port or epmd_port()), timeout=timeout) as conn:
-        conn.sendall(b"\x00\x01n")
-        chunks = []
-        while True:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            chunks.append(chunk)
+    port = port or epmd_port()
+    peer = f"{host}:{port}"
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.settimeout(_time_left(deadline))
+            conn.sendall(b"\x00\x01n")
+            while True:
+                conn.settimeout(_time_left(deadline))
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > EPMD_ANSWER_LIMIT:
+                    raise OSError(
+                        f"epmd at {peer} sent more than {EPMD_ANSWER_LIMIT // 1024} KiB for its list of names, "
+                        "far more than a host's epmd has: it is not a working epmd; stop what listens on "
+                        f"port {port}, or point ERL_EPMD_PORT at the real epmd"
+                    )
+    except TIMEOUTS:
+        raise TimeoutError(
+            f"epmd at {peer} did not answer in full within {timeout:g} s (from {option}): it is not a "
+            f"working epmd, or the host is overloaded; check what listens on port {port}"
+        ) from None
     data = b"".join(chunks)
     if len(data) < 4:
-        raise OSError(f"epmd on {host} closed the connection without an answer")
+        raise OSError(f"epmd at {peer} closed the connection without an answer")
     names = {}
     for line in data[4:].decode("utf-8", "replace").splitlines():
         match = re.match(r"name (\S+) at port (\d+)", line)
         if match:
             names[match.group(1)] = int(match.group(2))
     return names
+
+
+def _time_left(deadline: float) -> float:
+    """Seconds left until deadline (time.monotonic()), for settimeout; TimeoutError once it passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the deadline passed")
+    return left
