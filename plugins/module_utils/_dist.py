@@ -24,9 +24,16 @@ import os
 import pwd
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 
+from ansible_collections.beamops.deploy.plugins.module_utils import _fs
+
 EPMD_PORT = 4369
+# The most bytes read from epmd for its list of names: a line per node, a few dozen bytes each.
+EPMD_ANSWER_LIMIT = 64 * 1024
+# What a timeout looks like: on Python 3.8 and 3.9 socket.timeout is not a TimeoutError.
+TIMEOUTS = (socket.timeout, TimeoutError)
 NAME_PART = re.compile(r"[A-Za-z0-9_-]+")
 HOST_PART = re.compile(r"[A-Za-z0-9_.-]+")
 SHELL_ASSIGNMENT = re.compile(r"(?P<indent>\s*)(?:export\s+)?(?P<var>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
@@ -40,6 +47,48 @@ DIST_FLAGS = ("-proto_dist", "-start_epmd", "-epmd_module", "-erl_epmd_port")
 
 class DistError(Exception):
     """The node's name cannot be known from the release: the message says where to give it."""
+
+
+class UnreadableFile(OSError):
+    """A file the start script reads that cannot be read here: its message says which and why."""
+
+
+def _user() -> str:
+    """The name of the user this process reads files as."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _present(path: str) -> bool:
+    """True when something is at path, even what cannot be read (a FIFO, a file of another user)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def cannot_read(path: str, exc: OSError) -> str:
+    """Why a file at path was not read, for a message: not a regular file, permission, or other."""
+    if isinstance(exc, (_fs.UnsafeFile, UnreadableFile)):
+        return str(exc)
+    where = exc.filename or path
+    if isinstance(exc, PermissionError):
+        return (
+            f"{where} cannot be read by user {_user()} (permission denied): run the task as a user "
+            "that can read it (become_user, usually the release's owner), or make it readable"
+        )
+    return f"{where} cannot be read ({exc.strerror or exc})"
+
+
+def _read_text(path: str) -> str:
+    """A small text file the start script reads, through _fs: a FIFO or a device is never opened for long."""
+    return _fs.read_text(path, errors="replace")
 
 
 def deprecated_alias(old: str) -> list[dict]:
@@ -156,15 +205,18 @@ def split_args(text: str) -> list[str]:
 
 
 def read_args_file(path: str, seen: frozenset = frozenset()) -> list[str]:
-    """The arguments of an args file, with the -args_file it names read in place (as erl does)."""
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        args = split_args(handle.read())
+    """The arguments of an args file, with the -args_file it names read in place (as erl does).
+
+    Raises OSError (_fs.UnsafeFile for a FIFO, a device or a directory) when it or an included file
+    that exists cannot be read.
+    """
+    args = split_args(_read_text(path))
     out: list[str] = []
     index = 0
     while index < len(args):
         if args[index] == "-args_file" and index + 1 < len(args):
             included = args[index + 1]
-            if included not in seen and len(seen) < 8 and os.path.isfile(included):
+            if included not in seen and len(seen) < 8 and _present(included):
                 out.extend(read_args_file(included, seen | {path}))
             index += 2
             continue
@@ -180,6 +232,7 @@ class VmArgs:
     path: str | None = None
     args: list[str] = field(default_factory=list)
     unsubstituted: bool = False
+    error: str | None = None  # why the vm.args at path could not be read (then args is empty)
 
     def value(self, flag: str) -> str | None:
         for index, arg in enumerate(self.args[:-1]):
@@ -206,22 +259,26 @@ def vm_args_in_use(release_path: str, versions: list[str]) -> VmArgs:
     relx takes <root>/vm.args when it exists, else releases/<vsn>/vm.args; from a vm.args.src next
     to it, the script writes that vm.args at every start, so it is what the running node was started
     with. Before the first start only the .src exists: its ${VAR}s are then unresolved.
+
+    The first of these files that exists is the one used: when it cannot be read (another user's
+    file, a FIFO), the VmArgs has no arguments and its error says why, rather than another file
+    standing in for it.
     """
+    candidates = []
     for version in versions:
         rel_dir = os.path.join(release_path, "releases", version)
         base = os.path.join(release_path, "vm.args")
-        if not os.path.isfile(base):
+        if not _present(base):
             base = os.path.join(rel_dir, "vm.args")
-        source = base + ".src"
-        for path, unsubstituted in ((base, False), (source, True)):
-            if os.path.isfile(path):
-                try:
-                    return VmArgs(path, read_args_file(path), unsubstituted)
-                except OSError:
-                    continue
-    legacy = os.path.join(release_path, "releases", "vm.args")
-    if os.path.isfile(legacy):
-        return VmArgs(legacy, read_args_file(legacy))
+        candidates.extend(((base, False), (base + ".src", True)))
+    candidates.append((os.path.join(release_path, "releases", "vm.args"), False))
+    for path, unsubstituted in candidates:
+        if not _present(path):
+            continue
+        try:
+            return VmArgs(path, read_args_file(path), unsubstituted)
+        except OSError as exc:
+            return VmArgs(path, [], unsubstituted, cannot_read(path, exc))
     return VmArgs()
 
 
@@ -298,14 +355,18 @@ def parse_env_sh(text: str, known: dict[str, str]) -> dict[str, EnvSetting]:
 
 
 def read_env_sh(release_path: str, name: str, versions: list[str]) -> tuple[str | None, dict[str, EnvSetting]]:
-    """(path, settings) of the env.sh of the first version that has one (mix releases)."""
+    """(path, settings) of the env.sh of the first version that has one (mix releases).
+
+    Raises UnreadableFile when that env.sh exists but cannot be read (permission, a FIFO).
+    """
     for version in versions:
         path = os.path.join(release_path, "releases", version, "env.sh")
         try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                text = handle.read()
-        except OSError:
+            text = _read_text(path)
+        except (FileNotFoundError, NotADirectoryError):
             continue
+        except OSError as exc:
+            raise UnreadableFile(cannot_read(path, exc)) from None
         known = {"RELEASE_NAME": name, "RELEASE_VSN": version, "RELEASE_ROOT": release_path}
         return path, parse_env_sh(text, known)
     return None, {}
@@ -317,6 +378,8 @@ def read_env_sh(release_path: str, name: str, versions: list[str]) -> tuple[str 
 def discover_node_name(release_path: str, name: str, versions: list[str]) -> tuple[str, str]:
     """('-sname'|'-name', name@host) as the release's start script names the node."""
     vm_args = vm_args_in_use(release_path, versions)
+    if vm_args.error:
+        raise DistError(f"{vm_args.error}; the node's name may be set there, so give it with node_name")
     for flag in ("-sname", "-name"):
         value = vm_args.value(flag)
         if value is None:
@@ -327,7 +390,10 @@ def discover_node_name(release_path: str, name: str, versions: list[str]) -> tup
                 "starts (it has not written the resolved vm.args here): give the node's name with node_name"
             )
         return complete_node_name(flag, value, vm_args.path)
-    env_path, env = read_env_sh(release_path, name, versions)
+    try:
+        env_path, env = read_env_sh(release_path, name, versions)
+    except UnreadableFile as exc:
+        raise DistError(f"{exc}; the node's name may be set there, so give it with node_name") from None
     if env_path is None:
         raise DistError(
             f"no -sname or -name in {vm_args.path or 'the vm.args of ' + release_path} and no env.sh "
@@ -378,8 +444,8 @@ def user_home() -> str:
 
 
 def _read_cookie_file(path: str) -> str | None:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return handle.read().strip() or None
+    """The cookie in a file, None when it is empty; OSError (_fs.UnsafeFile for a FIFO) as _fs raises."""
+    return _read_text(path).strip() or None
 
 
 def discover_cookies(
@@ -405,7 +471,11 @@ def discover_cookies(
     found: list[Cookie] = []
     notes: list[str] = []
     late: list[Cookie] = []
-    env_path, env = read_env_sh(release_path, name, versions)
+    try:
+        env_path, env = read_env_sh(release_path, name, versions)
+    except UnreadableFile as exc:
+        env_path, env = None, {}
+        notes.append(str(exc))
     setting = env.get("RELEASE_COOKIE")
     if setting is not None and setting.value:
         found.append(Cookie("env_sh", env_path, setting.value))
@@ -422,12 +492,15 @@ def discover_cookies(
     except FileNotFoundError:
         pass
     except OSError as exc:
-        notes.append(f"{release_cookie} cannot be read ({exc.strerror})")
+        notes.append(cannot_read(release_cookie, exc))
     vm_args = vm_args_in_use(release_path, versions)
+    if vm_args.error:
+        notes.append(vm_args.error)
     value = vm_args.value("-setcookie")
     if value is not None and unresolved(value):
+        # Never the value: a cookie is a secret, even one written as a shell expression.
         notes.append(
-            f"{vm_args.path} sets -setcookie {value}, resolved only when the node starts "
+            f"-setcookie in {vm_args.path} is a shell expression resolved only when the node starts "
             "(no resolved vm.args was found)"
         )
     elif value is not None:
@@ -440,7 +513,7 @@ def discover_cookies(
     except FileNotFoundError:
         notes.append(f"{user_cookie} does not exist")
     except OSError as exc:
-        notes.append(f"{user_cookie} cannot be read ({exc.strerror})")
+        notes.append(cannot_read(user_cookie, exc))
     unique: list[Cookie] = []
     for candidate in found + late:
         if all(candidate.value != seen.value for seen in unique):
@@ -458,25 +531,55 @@ def epmd_port() -> int:
         return EPMD_PORT
 
 
-def epmd_names(host: str, port: int | None = None, timeout: float = 2.0) -> dict[str, int]:
+def epmd_names(host: str, port: int | None = None, timeout: float = 2.0, option: str = "timeout_s") -> dict[str, int]:
     """Node names epmd on host has registered, with their distribution ports (NAMES_REQ).
 
-    Raises OSError when epmd does not answer.
+    ``timeout`` bounds the whole exchange (connect, request, answer), and at most EPMD_ANSWER_LIMIT
+    bytes are read: whatever listens on the epmd port and answers slowly or without end raises
+    OSError naming host:port and ``option``, the module option the timeout comes from. Raises
+    OSError when epmd does not answer.
     """
-    with socket.create_connection((host, port or epmd_port()), timeout=timeout) as conn:
-        conn.sendall(b"\x00\x01n")
-        chunks = []
-        while True:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            chunks.append(chunk)
+    port = port or epmd_port()
+    peer = f"{host}:{port}"
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.settimeout(_time_left(deadline))
+            conn.sendall(b"\x00\x01n")
+            while True:
+                conn.settimeout(_time_left(deadline))
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > EPMD_ANSWER_LIMIT:
+                    raise OSError(
+                        f"epmd at {peer} sent more than {EPMD_ANSWER_LIMIT // 1024} KiB for its list of names, "
+                        "far more than a host's epmd has: it is not a working epmd; stop what listens on "
+                        f"port {port}, or point ERL_EPMD_PORT at the real epmd"
+                    )
+    except TIMEOUTS:
+        raise TimeoutError(
+            f"epmd at {peer} did not answer in full within {timeout:g} s (from {option}): it is not a "
+            f"working epmd, or the host is overloaded; check what listens on port {port}"
+        ) from None
     data = b"".join(chunks)
     if len(data) < 4:
-        raise OSError(f"epmd on {host} closed the connection without an answer")
+        raise OSError(f"epmd at {peer} closed the connection without an answer")
     names = {}
     for line in data[4:].decode("utf-8", "replace").splitlines():
         match = re.match(r"name (\S+) at port (\d+)", line)
         if match:
             names[match.group(1)] = int(match.group(2))
     return names
+
+
+def _time_left(deadline: float) -> float:
+    """Seconds left until deadline (time.monotonic()), for settimeout; TimeoutError once it passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the deadline passed")
+    return left

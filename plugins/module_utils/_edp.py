@@ -17,6 +17,7 @@ is the reverse (str is sent as a charlist, Atom as an atom).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import secrets
 import socket
@@ -45,6 +46,13 @@ FLAGS = (
     | (1 << 36)  # MANDATORY_25_DIGEST
 )
 TICK = b"\x00\x00\x00\x00"
+# The largest message accepted from a node: far above any rpc answer this collection asks for
+# (a release_handler status is a few KiB), far below what would exhaust a small host's memory.
+MAX_FRAME = 64 * 1024 * 1024
+# Deeper nesting than any answer of a node: refused rather than exhausting the stack.
+MAX_DEPTH = _erlterm.MAX_DEPTH
+# What a timeout looks like: on Python 3.8 and 3.9 socket.timeout is not a TimeoutError.
+TIMEOUTS = (socket.timeout, TimeoutError)
 REG_SEND, SEND, SEND_SENDER = 6, 2, 22
 PRINTABLE = set(range(32, 127)) | set(range(160, 256)) | {8, 9, 10, 11, 12, 13, 27}
 
@@ -122,6 +130,7 @@ def decode(data: bytes, pos: int = 0):
 class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self.depth = 0
 
     def unpack(self, fmt: str, pos: int):
         size = struct.calcsize(fmt)
@@ -142,6 +151,15 @@ class _Reader:
         return out, pos
 
     def term(self, pos: int):
+        if self.depth >= MAX_DEPTH:
+            raise ProtocolError(f"a term nests deeper than {MAX_DEPTH} levels")
+        self.depth += 1
+        try:
+            return self._term(pos)
+        finally:
+            self.depth -= 1
+
+    def _term(self, pos: int):
         (tag,), pos = self.unpack(">B", pos)
         if tag == 97:
             (value,), pos = self.unpack(">B", pos)
@@ -156,6 +174,8 @@ class _Reader:
             return (-value if sign else value), pos
         if tag == 70:
             (value,), pos = self.unpack(">d", pos)
+            if not math.isfinite(value):  # no Erlang float is infinite or NaN
+                raise ProtocolError(f"a float that is not finite ({value})")
             return value, pos
         if tag in (100, 115, 118, 119):
             (size,), pos = self.unpack(">H" if tag in (100, 118) else ">B", pos)
@@ -257,36 +277,47 @@ class Connection:
 
     @classmethod
     def connect(cls, host: str, port: int, peer: str, own_name: str, cookie: str, timeout: float) -> Connection:
-        """Open and authenticate a connection (raises Refused, ProtocolError or OSError)."""
+        """Open and authenticate a connection (raises Refused, ProtocolError or OSError).
+
+        ``timeout`` bounds the whole handshake, not each read: a node that sends its answers a byte at
+        a time raises TimeoutError (an OSError) when it has run out, naming the node and its address.
+        """
+        deadline = time.monotonic() + timeout
+        where = f"node {peer} at {host}:{port}"
         sock = socket.create_connection((host, port), timeout=timeout)
         try:
             creation = secrets.randbelow(2**32 - 1) + 1
             name = own_name.encode("utf-8")
-            cls._send_frame(sock, b"N" + struct.pack(">QIH", FLAGS, creation, len(name)) + name)
-            status = cls._recv_frame(sock)
-            if status[:1] != b"s":
-                raise ProtocolError(f"handshake status message expected, got {status[:20]!r}")
-            if status[1:] not in (b"ok", b"ok_simultaneous"):  # not a cookie matter: a control VM says why
-                raise ProtocolError(f"node {peer} answered the handshake with {status[1:].decode('latin-1')!r}")
-            challenge = cls._recv_frame(sock)
-            if challenge[:1] != b"N" or len(challenge) < 19:
-                raise ProtocolError(f"node {peer} sent no version 6 challenge (OTP 23 or later is needed)")
-            their_flags, their_challenge, _creation, size = struct.unpack_from(">QIIH", challenge, 1)
-            if not their_flags & 0x1000000:
-                raise ProtocolError(f"node {peer} does not speak the OTP 23 handshake")
-            their_name = challenge[19 : 19 + size].decode("utf-8", "replace")
-            if their_name != peer:  # a control VM would not reach it by that name either
-                raise ProtocolError(f"the node at that port is {their_name}, not {peer}")
-            ours = secrets.randbelow(2**32)
             try:
-                digest = _digest(cookie, their_challenge)
-            except UnicodeEncodeError:
-                raise Refused("a cookie beyond latin-1 cannot be an Erlang cookie") from None
-            cls._send_frame(sock, b"r" + struct.pack(">I", ours) + digest)
-            try:
-                ack = cls._recv_frame(sock)
-            except ConnectionError as exc:
-                raise Refused(f"node {peer} closed the connection at the cookie check") from exc
+                cls._send_frame(sock, b"N" + struct.pack(">QIH", FLAGS, creation, len(name)) + name, deadline)
+                status = cls._recv_frame(sock, deadline)
+                if status[:1] != b"s":
+                    raise ProtocolError(f"handshake status message expected, got {status[:20]!r}")
+                if status[1:] not in (b"ok", b"ok_simultaneous"):  # not a cookie matter: a control VM says why
+                    raise ProtocolError(f"node {peer} answered the handshake with {status[1:].decode('latin-1')!r}")
+                challenge = cls._recv_frame(sock, deadline)
+                if challenge[:1] != b"N" or len(challenge) < 19:
+                    raise ProtocolError(f"node {peer} sent no version 6 challenge (OTP 23 or later is needed)")
+                their_flags, their_challenge, _creation, size = struct.unpack_from(">QIIH", challenge, 1)
+                if not their_flags & 0x1000000:
+                    raise ProtocolError(f"node {peer} does not speak the OTP 23 handshake")
+                their_name = challenge[19 : 19 + size].decode("utf-8", "replace")
+                if their_name != peer:  # a control VM would not reach it by that name either
+                    raise ProtocolError(f"the node at that port is {their_name}, not {peer}")
+                ours = secrets.randbelow(2**32)
+                try:
+                    digest = _digest(cookie, their_challenge)
+                except UnicodeEncodeError:
+                    raise Refused("a cookie beyond latin-1 cannot be an Erlang cookie") from None
+                cls._send_frame(sock, b"r" + struct.pack(">I", ours) + digest, deadline)
+                try:
+                    ack = cls._recv_frame(sock, deadline)
+                except ConnectionError as exc:
+                    raise Refused(f"node {peer} closed the connection at the cookie check") from exc
+            except TIMEOUTS:
+                raise TimeoutError(
+                    f"{where} did not complete the distribution handshake within the timeout of {timeout:g} s"
+                ) from None
             if ack[:1] != b"a" or ack[1:17] != _digest(cookie, ours):
                 raise Refused(f"node {peer} did not prove it knows the cookie")
         except BaseException:
@@ -295,13 +326,22 @@ class Connection:
         return cls(sock, own_name, creation, peer)
 
     @staticmethod
-    def _send_frame(sock: socket.socket, payload: bytes) -> None:
+    def _send_frame(sock: socket.socket, payload: bytes, deadline: float) -> None:
+        sock.settimeout(_left(deadline))
         sock.sendall(struct.pack(">H", len(payload)) + payload)
 
     @staticmethod
-    def _recv_frame(sock: socket.socket) -> bytes:
-        (size,) = struct.unpack(">H", _recv_exact(sock, 2))
-        return _recv_exact(sock, size)
+    def _recv_frame(sock: socket.socket, deadline: float) -> bytes:
+        (size,) = struct.unpack(">H", _recv_exact(sock, 2, deadline))
+        return _recv_exact(sock, size, deadline)
+
+    def address(self) -> str:
+        """host:port of the node's end, for messages."""
+        try:
+            host, port = self.sock.getpeername()[:2]
+        except OSError:
+            return "a closed connection"
+        return f"{host}:{port}"
 
     def idle(self) -> bool:
         """True when the connection went unused long enough that the node may have given up on it (no
@@ -320,15 +360,24 @@ class Connection:
         self.last = time.monotonic()
 
     def receive(self, deadline: float) -> tuple:
-        """The next (control, message) addressed to this connection; ticks are answered on the way."""
+        """The next (control, message) addressed to this connection; ticks are answered on the way.
+
+        Every read and the tick answers share ``deadline`` (time.monotonic()): a node that drips a
+        message raises TimeoutError when it passes. A message over MAX_FRAME bytes raises ProtocolError.
+        """
         while True:
-            self.sock.settimeout(max(0.001, deadline - time.monotonic()))
-            (size,) = struct.unpack(">I", _recv_exact(self.sock, 4))
+            (size,) = struct.unpack(">I", _recv_exact(self.sock, 4, deadline))
             self.last = time.monotonic()
             if size == 0:
+                self.sock.settimeout(_left(deadline))
                 self.sock.sendall(TICK)
                 continue
-            body = _recv_exact(self.sock, size)
+            if size > MAX_FRAME:
+                raise ProtocolError(
+                    f"node {self.peer} ({self.address()}) announced a message of {size} bytes, over the "
+                    f"{MAX_FRAME} bytes this client reads (MAX_FRAME); it is not read"
+                )
+            body = _recv_exact(self.sock, size, deadline)
             if body[:1] != b"p":
                 raise ProtocolError(f"node {self.peer} sent a message with header {body[:1]!r}")
             control, pos = decode(body, 1)
@@ -342,7 +391,7 @@ class Connection:
         request = (Atom("call"), Atom(mod), Atom(fun), list(args), self.me)
         deadline = time.monotonic() + timeout
         try:
-            self.sock.settimeout(timeout)
+            self.sock.settimeout(_left(deadline))
             self.send((REG_SEND, self.me, Atom(""), Atom("rex")), (Atom("$gen_call"), (self.me, ref), request))
             while True:
                 control, message = self.receive(deadline)
@@ -351,8 +400,8 @@ class Connection:
                 if isinstance(message, tuple) and len(message) == 2 and message[0] == ref:
                     return message[1]
                 if isinstance(message, tuple) and len(message) == 4 and message[0] == "io_request":
-                    self._io_reply(message)
-        except TimeoutError:
+                    self._io_reply(message, deadline)
+        except TIMEOUTS:  # before OSError: on Python 3.8 and 3.9 socket.timeout is not a TimeoutError
             self.close()
             return (Atom("badrpc"), Atom("timeout"))
         except (OSError, ConnectionError):
@@ -362,9 +411,10 @@ class Connection:
             self.close()  # out of step with the node: never read from it again
             raise
 
-    def _io_reply(self, request: tuple) -> None:
+    def _io_reply(self, request: tuple, deadline: float) -> None:
         _tag, sender, reply_as, _what = request
         if isinstance(sender, Pid):
+            self.sock.settimeout(_left(deadline))
             self.send((SEND, Atom(""), sender), (Atom("io_reply"), reply_as, Atom("ok")))
 
 
@@ -376,10 +426,20 @@ def _digest(cookie: str, challenge: int) -> bytes:
         return hashlib.md5(data).digest()  # nosec
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
+def _left(deadline: float) -> float:
+    """Seconds left until deadline, for socket.settimeout; TimeoutError once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the deadline passed")
+    return left
+
+
+def _recv_exact(sock: socket.socket, size: int, deadline: float) -> bytes:
+    """size bytes, all read before deadline (time.monotonic()), else TimeoutError."""
     chunks, left = [], size
     while left:
-        chunk = sock.recv(left)
+        sock.settimeout(_left(deadline))
+        chunk = sock.recv(min(left, 65536))
         if not chunk:
             raise ConnectionError("the node closed the connection")
         chunks.append(chunk)

@@ -9,6 +9,7 @@ data the nodes print or the release tools write, not a full Erlang parser.
 
 from __future__ import annotations
 
+import math
 import re
 
 
@@ -43,7 +44,7 @@ _TOKEN = re.compile(
   | (?P<qatom>'(?:[^'\\]|\\.)*')
   | (?P<float>-?\d+\.\d+(?:[eE][-+]?\d+)?)
   | (?P<int>-?\d+(?:\#[0-9a-zA-Z]+)?)
-  | (?P<char>\$(?:\\.|.))
+  | (?P<char>\$(?:\\x\{[0-9A-Fa-f]*\}|\\x[0-9A-Fa-f]{2}|\\[0-7]{1,3}|\\\^.|\\.|.))
   | (?P<atom>[a-z][A-Za-z0-9_@]*)
   | (?P<punct><<|>>|=>|\#\{|[{}\[\],|.])
     """,
@@ -67,8 +68,29 @@ _ESCAPES = {
 }
 
 
+# The escapes erl_scan reads: \x{H...}, \xHH, one to three octal digits, \^C (control C), \C.
+_ESCAPE = re.compile(r"\\(?:x\{([0-9A-Fa-f]+)\}|x([0-9A-Fa-f]{2})|([0-7]{1,3})|\^(.)|(.))", re.DOTALL)
+
+
 def _unescape(body: str) -> str:
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
+    """The text of a quoted string or atom body, its escapes decoded as Erlang decodes them."""
+
+    def decode(match) -> str:
+        braced, two, octal, control, other = match.groups()
+        if control is not None:
+            return chr(ord(control) & 31)
+        if other is not None:
+            if other == "x":  # \x with neither {hex} nor two hex digits: erl_scan refuses it too
+                raise TermError(
+                    f"escape {match.string[match.start() : match.start() + 6]!r} is not \\xHH or \\x{{H...}}"
+                )
+            return _ESCAPES.get(other, other)
+        code = int(braced or two or octal, 8 if octal else 16)
+        if code > 0x10FFFF:
+            raise TermError(f"escape {match.group()[:20]!r} is beyond the last Unicode character")
+        return chr(code)
+
+    return _ESCAPE.sub(decode, body)
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -146,7 +168,10 @@ class _Reader:
         if kind == "int":
             return _integer(value)
         if kind == "float":
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # erl_scan refuses it too: Erlang has no infinite float
+                raise TermError(f"float {value[:40]!r} is out of range")
+            return number
         if kind == "char":
             return ord(_unescape(value[1:]))
         if kind == "opaque":
