@@ -55,7 +55,10 @@ class ActionModule(ActionBase):
                     local = self._find_needle("files", src)
                 except AnsibleError as exc:
                     return self._fail(result, f"release tarball {src} not found on the controller: {exc}")
-                sha = _release.sha256_file(local)
+                try:
+                    sha = _release.sha256_file(local)
+                except OSError as exc:  # a FIFO or a directory named as the tarball, no permission
+                    return self._fail(result, f"release tarball {local} cannot be read on the controller: {exc}")
                 expected = args.get("checksum")
                 if expected and str(expected).lower() != sha:
                     return self._fail(

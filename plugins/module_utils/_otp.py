@@ -22,15 +22,29 @@ import tarfile
 import tempfile
 import time
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _dist, _edp, _erlterm
+from ansible_collections.beamops.deploy.plugins.module_utils import _dist, _edp, _erlterm, _fs
 
 RESULT_MARKER = "BEAMOPS-RESULT"
 NODEDOWN = "beamops_nodedown"
 NOT_SENT = object()  # a question the own connection could not deliver (nothing ran on the node)
+_SMALL_LIMIT = 1024 * 1024  # start script, start_erl.data, relup, the hot upgrade record: far below it
 
 
 class OtpError(Exception):
     """A call to the node could not be made or its answer not read."""
+
+
+def read_small(path: str, errors: str = "strict") -> str | None:
+    """The text of a small file of a release tree; None when it is missing or cannot be read.
+
+    A FIFO, device or directory in its place is never read (the read would block, or never end):
+    OtpError, naming the file and what to do."""
+    try:
+        return _fs.read_text(path, _SMALL_LIMIT, errors=errors)
+    except _fs.UnsafeFile as exc:
+        raise OtpError(str(exc)) from None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 class ReleaseRoot:
@@ -55,26 +69,33 @@ class ReleaseRoot:
     def exists(self) -> bool:
         return os.path.isfile(self.script)
 
+    def missing(self) -> str:
+        """Why there is no usable start script (exists() is False): absent, or not a regular file."""
+        if os.path.exists(self.script):
+            return (
+                f"the start script {self.script} is not a regular file ({_fs._kind(os.stat(self.script).st_mode)}): "
+                "it is not read; remove or replace it with the release's start script"
+            )
+        return f"no start script {self.script}"
+
     def script_version(self) -> str | None:
         """The version written into bin/<name>: what a cold start boots."""
-        try:
-            with open(self.script, encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    match = re.match(r'\s*REL_VSN="([^"]+)"', line)
-                    if match:
-                        return match.group(1)
-        except OSError:
+        text = read_small(self.script, errors="replace")
+        if text is None:
             return None
+        for line in text.splitlines():
+            match = re.match(r'\s*REL_VSN="([^"]+)"', line)
+            if match:
+                return match.group(1)
         # mix releases read their version from releases/start_erl.data at start.
         return self.start_erl_data()[1]
 
     def start_erl_data(self) -> tuple[str | None, str | None]:
         """(erts version, release version) from releases/start_erl.data."""
-        try:
-            with open(os.path.join(self.path, "releases", "start_erl.data"), encoding="utf-8") as handle:
-                parts = handle.read().split()
-        except OSError:
+        text = read_small(os.path.join(self.path, "releases", "start_erl.data"))
+        if text is None:
             return None, None
+        parts = text.split()
         padded = [*parts, None, None]
         return padded[0], padded[1]
 
@@ -125,9 +146,9 @@ class ReleaseRoot:
         if tarball and os.path.isfile(tarball):
             return relup_from_tarball(tarball, version)
         path = os.path.join(self.path, "releases", version, "relup")
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as handle:
-                return handle.read()
+        text = read_small(path) if os.path.exists(path) else None
+        if text is not None:
+            return text
         raise OtpError(
             f"version {version} is neither staged at {tarball} nor unpacked in {self.path}: "
             "stage it first (beamops.deploy.release state=staged)"
@@ -156,10 +177,10 @@ class ReleaseRoot:
     def read_record(self) -> dict:
         """The last hot upgrade or rollback made here (what a rollback returns to)."""
         try:
-            with open(self.record_path, encoding="utf-8") as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
+            record = json.loads(read_small(self.record_path) or "{}")
+        except ValueError:
             return {}
+        return record if isinstance(record, dict) else {}
 
     def write_record(self, **record) -> None:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.record_path), prefix=".beamops-")

@@ -36,11 +36,13 @@ import os
 import pwd
 import re
 import shutil
+import socket
+import stat
 import tempfile
 import time
 from collections.abc import Callable
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _erlterm, _tar
+from ansible_collections.beamops.deploy.plugins.module_utils import _erlterm, _fs, _tar
 
 HISTORY_FORMAT = 1
 MAX_EVENTS = 50
@@ -48,6 +50,12 @@ _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _TMP_PREFIX = ".beamops-tmp-"
+_SCRIPT_LIMIT = 1024 * 1024  # a relx start script is some tens of kilobytes
+_HOLDER_LIMIT = 4096
+
+
+class LockBusy(OSError):
+    """The root's lock was not free within the time allowed; the message names the lock and its holder."""
 
 
 def validate_version(version: str) -> str | None:
@@ -87,9 +95,30 @@ def check_inputs(name: str, version: str, checksum: str | None, keep: int | None
     return None
 
 
+def open_regular(path: str):
+    """``path`` opened for reading in binary mode, when it is a regular file (a symlink to one counts).
+
+    Opened without blocking, so a FIFO in its place is refused at once (_fs.UnsafeFile, an OSError)
+    rather than waited on forever; a device or directory is refused the same way.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _fs.UnsafeFile(
+                f"{path} is not a regular file ({_fs._kind(mode)}): it is not read; remove or replace it"
+            )
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def sha256_file(path: str) -> str:
+    """SHA-256 of a regular file; _fs.UnsafeFile for a FIFO, device or directory."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         for block in iter(lambda: handle.read(1024 * 1024), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -178,11 +207,10 @@ class Layout:
         return os.path.basename(resolved)
 
     def installed_versions(self) -> list[str]:
-        """Unpacked versions (directories of releases/ with a valid version name, not links), sorted by name."""
-        try:
-            entries = os.listdir(self.releases)
-        except FileNotFoundError:
-            return []
+        """Unpacked versions (directories of releases/ with a valid version name, not links), sorted by name.
+
+        ValueError, naming the directory and the user, when releases/ exists but cannot be listed."""
+        entries = list_releases(self.releases)
         return sorted(
             e
             for e in entries
@@ -214,22 +242,56 @@ class Layout:
         return name
 
 
+def list_releases(path: str) -> list[str]:
+    """The names in a releases/ directory; [] when it does not exist.
+
+    ValueError naming the directory and the user this runs as when it exists but cannot be listed
+    (a directory the user may enter but not read, mode 0311, or a file in its place)."""
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        euid = os.geteuid()
+        try:
+            user = pwd.getpwuid(euid).pw_name
+        except KeyError:
+            user = "?"
+        todo = (
+            "give that user read permission on it (chmod u+r, or g+r for its group), or run the task as the "
+            "release's owner (become_user)"
+            if isinstance(exc, PermissionError)
+            else "move what is there aside; releases/ must be a directory"
+        )
+        raise ValueError(
+            f"{path} cannot be listed by user {user} (uid {euid}): {exc.strerror or exc}; {todo}"
+        ) from None
+
+
+def read_small(path: str, limit: int = _fs.DEFAULT_LIMIT, errors: str = "strict") -> str | None:
+    """The text of a small file of a release root; None when it is missing or unreadable.
+
+    ValueError when it is a FIFO, device, directory or larger than ``limit`` (read_text of _fs): such a
+    file is never read, since the read would block or never end, and the message says what to do."""
+    try:
+        return _fs.read_text(path, limit, errors=errors)
+    except _fs.UnsafeFile as exc:
+        raise ValueError(str(exc)) from None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def boot_version(tree: str, name: str) -> str | None:
     """The version a cold start from a release directory boots: the REL_VSN written into relx's
-    bin/<name>, else the release version in releases/start_erl.data (mix releases read it there)."""
-    try:
-        with open(os.path.join(tree, "bin", name), encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                match = re.match(r'\s*REL_VSN="([^"]+)"', line)
-                if match:
-                    return match.group(1)
-    except OSError:
-        pass
-    try:
-        with open(os.path.join(tree, "releases", "start_erl.data"), encoding="utf-8") as handle:
-            parts = handle.read().split()
-    except OSError:
-        return None
+    bin/<name>, else the release version in releases/start_erl.data (mix releases read it there).
+
+    ValueError when either file is a FIFO, a device or a directory (never read)."""
+    script = read_small(os.path.join(tree, "bin", name), _SCRIPT_LIMIT, errors="replace")
+    for line in (script or "").splitlines():
+        match = re.match(r'\s*REL_VSN="([^"]+)"', line)
+        if match:
+            return match.group(1)
+    parts = (read_small(os.path.join(tree, "releases", "start_erl.data"), _HOLDER_LIMIT) or "").split()
     return parts[1] if len(parts) > 1 else None
 
 
@@ -273,11 +335,12 @@ def empty_history(name: str) -> dict:
 def read_history(layout: Layout) -> dict:
     """The deploy state; an empty one when there is no file. ValueError when it is damaged."""
     try:
-        with open(layout.history, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(_fs.read_text(layout.history))
     except FileNotFoundError:
         return empty_history(layout.name)
-    except OSError as exc:  # a directory in its place, no permission
+    except _fs.UnsafeFile as exc:  # a FIFO, device or directory in its place, or far too large
+        raise ValueError(str(exc)) from None
+    except OSError as exc:  # no permission
         raise ValueError(f"{layout.history} cannot be read: {exc.strerror or exc}") from None
     except ValueError as exc:  # not JSON, not UTF-8
         raise ValueError(f"{layout.history} is damaged: {exc}") from None
@@ -345,15 +408,67 @@ def copy_atomic(src: str, dest: str, mode: int = 0o600, uid: int = -1, gid: int 
         raise
 
 
+def _open_lock(path: str) -> int:
+    """The lock file's descriptor, made when missing. Never blocks and never follows a symlink: a FIFO,
+    device, directory or link in its place is refused (_fs.UnsafeFile) rather than waited on or written."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise _fs.UnsafeFile(f"{path} is a symlink: the lock is not taken through it; remove it") from None
+        raise type(exc)(exc.errno, f"cannot open the lock {path}: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise _fs.UnsafeFile(f"{path} is not a regular file ({_fs._kind(mode)}): it is not used as the lock; remove it")
+    return fd
+
+
+def lock_holder(path: str) -> str:
+    """Who holds the lock, as its holder wrote it into the file; "holder unknown" when nothing is written
+    (a run of an older version, or another tool that took the flock)."""
+    try:
+        text = _fs.read_text(path, _HOLDER_LIMIT, errors="replace").strip()
+    except OSError:
+        text = ""
+    return f"held by {text}" if text else "holder unknown"
+
+
 @contextlib.contextmanager
-def locked(layout: Layout):
-    """Hold an exclusive flock on .beamops/lock (one deploy at a time per root)."""
-    with open(layout.lock, "a", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def locked(layout: Layout, timeout: float = 300.0, sleep: float = 0.1):
+    """Hold an exclusive flock on .beamops/lock (one deploy at a time per root), waiting for it at most
+    ``timeout`` seconds (LockBusy, naming the lock and its holder, when it is not free by then).
+
+    The holder writes its pid, host and start time into the file, so that a run that waits can say
+    who it waits for; the file is emptied again before the lock is let go."""
+    fd = _open_lock(layout.lock)
+    try:
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockBusy(
+                        f"the lock {layout.lock} of release root {layout.root} is still taken after {timeout:g}s "
+                        f"({lock_holder(layout.lock)})"
+                    ) from None
+                time.sleep(min(sleep, max(0.0, deadline - time.monotonic())))
         try:
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            holder = f"pid {os.getpid()} on {socket.gethostname()} since {since}"
+            with contextlib.suppress(OSError):  # who holds it is for messages only
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, holder.encode() + b"\n", 0)
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def resolve_ids(owner: str | None, group: str | None) -> tuple[int, int]:

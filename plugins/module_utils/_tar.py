@@ -80,16 +80,26 @@ def _link_stays_inside(name: str, target: str, symlinks: set[str]) -> bool:
     return True
 
 
+def _kind(member: tarfile.TarInfo) -> str:
+    if member.issym():
+        return "symlink"
+    if member.islnk():
+        return "hard link"
+    return "directory" if member.isdir() else "file" if member.isreg() else "member"
+
+
 def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.TarInfo]]:
     """Check every member; return (normalized name, member) pairs, in archive order.
 
-    Raises UnsafeArchiveError on the first member that is not safe.
+    Raises UnsafeArchiveError on the first member that is not safe, or that could not be unpacked in
+    archive order (a symlink or file whose path an earlier member already made a directory).
     """
     checked: list[tuple[str, tarfile.TarInfo]] = []
     all_symlinks = {normalize_name(m.name) for m in members if m.issym()}
-    seen: dict[str, str] = {}
+    seen: dict[str, tarfile.TarInfo] = {}
     symlinks: set[str] = set()
     files: set[str] = set()
+    below: dict[str, str] = {}  # a directory an earlier member lies in -> the first such member
     for member in members:
         name = _check_name(member.name)
         if not name:
@@ -97,13 +107,22 @@ def check_members(members: list[tarfile.TarInfo]) -> list[tuple[str, tarfile.Tar
                 continue  # the archive root itself ("./")
             raise UnsafeArchiveError(f"member {member.name!r} has an empty name")
         if name in seen:
+            first = seen[name]
+            how = "the same name" if first.name == member.name else "the same path once './' is dropped"
             raise UnsafeArchiveError(
-                f"member {member.name!r} collides with member {seen[name]!r} (same path once './' is dropped)"
+                f"{_kind(member)} {member.name!r} collides with the {_kind(first)} {first.name!r} before it "
+                f"({how}); an archive holds each path once"
             )
-        seen[name] = member.name
+        seen[name] = member
+        if name in below and not member.isdir():
+            raise UnsafeArchiveError(
+                f"{_kind(member)} {member.name!r} comes after member {below[name]!r}, which lies below it: "
+                f"{name!r} is a directory by then and cannot become a {_kind(member)}"
+            )
         parents = name.split("/")[:-1]
         for i in range(1, len(parents) + 1):
             prefix = "/".join(parents[:i])
+            below.setdefault(prefix, member.name)
             if prefix in symlinks:
                 raise UnsafeArchiveError(f"member {member.name!r} lies below the symlink {prefix!r}")
             if prefix in files:

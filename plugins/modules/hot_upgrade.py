@@ -49,6 +49,8 @@ options:
       - Version to install with O(state=present).
       - With O(state=rolled_back), the version to return to; by default the permanent release when
         the running one is not permanent yet, else the newest release with status V(old).
+      - One directory name (it names C(releases/<version>), where the tarball is staged), of letters, digits
+        and C(. _ + ~ -); a version with C(/) or C(..) is refused before anything is done.
     type: str
   state:
     description: V(present) upgrades to O(version); V(rolled_back) returns to the previous version.
@@ -209,7 +211,7 @@ class HotUpgrade:
         }
         self.release = ReleaseRoot.locate(self.p["root"], self.p["name"])
         if not self.release.exists():
-            self.fail(f"no start script {self.release.script}: check name and root")
+            self.fail(f"{self.release.missing()}: check name and root")
         self.node = Node(
             module,
             self.release,
@@ -488,6 +490,12 @@ class HotUpgrade:
                 f"node {self.node.name} knows no previous release to roll back to (releases: {format_term(statuses)})"
             )
         erl_string(target)
+        if _release.validate_version(target):
+            self.fail(
+                f"the version to return to, {target!r}, is not a version ({_release.validate_version(target)}): "
+                f"name the version with the version option (the hot upgrade record {self.release.record_path} "
+                "or the node's release list gave it)"
+            )
         if running == target and statuses.get(target) == "permanent":
             return
         if target not in statuses:
@@ -532,6 +540,25 @@ def rollback_target(requested, running, permanent, releases, read_record) -> tup
     return (olds[0] if olds else None), False
 
 
+def check_options(params: dict) -> str | None:
+    """Why the options cannot be used, before anything is read or written; None when they can.
+
+    The version names directories (releases/<version>, where the tarball is staged) and the name names
+    files (bin/<name>, <name>.tar.gz): each must be one plain path component."""
+    version = params.get("version")
+    if version is not None:
+        why = _release.validate_version(version)
+        if why:
+            return (
+                f"version {version!r} is refused: {why}. A version is one directory name (letters, digits "
+                "and . _ + ~ -, not . or ..); give the release's own version, as in releases/<version>"
+            )
+    why = _release.validate_name(params["name"])
+    if why:
+        return f"name {params['name']!r} is refused: {why}. Give the release's name, as in bin/<name>"
+    return None
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -548,6 +575,9 @@ def main() -> None:
         required_if=[("state", "present", ["version"])],
         supports_check_mode=True,
     )
+    problem = check_options(module.params)
+    if problem:
+        module.fail_json(msg=f"release {module.params['name']}: {problem}; nothing was done")
     try:
         upgrade = HotUpgrade(module)
         if module.params["state"] == "present":

@@ -28,7 +28,11 @@ description:
     C(releases/<version>) that boots another version, or is such a link, is unpacked again from O(src) or,
     without it, from the tarball kept when the version was first deployed.
   - Runs on one root one at a time (a lock in C(<root>/.beamops)); the root is read and the change planned
-    with the lock held, and C(current) is checked again just before it is switched.
+    with the lock held, and C(current) is checked again just before it is switched. A run waits for the lock
+    at most O(lock_timeout_s) seconds, then fails naming the lock file and the run that holds it.
+  - Small files of the root (C(.beamops/history.json), C(releases/<version>/releases/start_erl.data), the
+    start script C(bin/<name>)) are read only when they are regular files; a FIFO, device or directory in
+    their place is refused at once, naming it.
   - Each step either completes or is undone when a later one fails (a failed history write puts C(current)
     back and removes the version just unpacked); removals of old versions, which cannot be undone, come last.
     A failed run reports C(changed) only for what stays changed, listed in C(not_undone).
@@ -118,6 +122,13 @@ options:
         under a known version, so prefer a new version.
     type: bool
     default: false
+  lock_timeout_s:
+    description:
+      - Seconds to wait for the lock of the root when another run holds it.
+      - When it is still held by then, the task fails naming the lock file C(<root>/.beamops/lock) and its
+        holder (the pid and host that run wrote into it), and nothing is changed.
+    type: int
+    default: 300
 notes:
   - In check mode a tarball not yet on the target is not inspected.
   - O(state=absent) on a root that holds neither C(releases/) nor C(.beamops/) creates nothing and reports
@@ -219,6 +230,7 @@ staged_path:
   sample: /opt/myapp/current/releases/1.2.0/myapp.tar.gz
 """
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -272,12 +284,19 @@ class ReleaseManager:
             self.uid, self.gid = _release.resolve_ids(p["owner"], p["group"])
         except KeyError as exc:
             self.fail("unknown owner or group", str(exc), "create it first or fix owner/group")
+        if p["lock_timeout_s"] < 0:
+            self.fail(
+                "invalid lock_timeout_s", f"{p['lock_timeout_s']} is below 0", "give the seconds to wait, 0 or more"
+            )
         if p["state"] == "staged" and not (p["src"] or p["checksum"]):
             self.fail("missing src", "state=staged needs a tarball", "set src")
 
     def read(self) -> None:
         self.current = self.layout.current_version()
-        self.versions = self.layout.installed_versions()
+        try:
+            self.versions = self.layout.installed_versions()
+        except ValueError as exc:
+            self.fail("unreadable release root", str(exc), "nothing was changed")
         try:
             self.history = _release.read_history(self.layout)
         except ValueError as exc:
@@ -501,6 +520,15 @@ class ReleaseManager:
                 self.module.warn(f"a replaced file was not removed: {exc}")
         self.keep_tarball(remote)
 
+    def plan_checked(self) -> tuple[str | None, str | None]:
+        """plan(), failing with the file named when a file of the root cannot be read (a FIFO or a
+        device where a small file belongs, refused rather than read)."""
+        try:
+            return self.plan()
+        except ValueError as exc:
+            self.fail("unreadable release root", str(exc), "nothing was changed")
+        return None, None
+
     def plan(self) -> tuple[str | None, str | None]:
         self.read()
         state = self.p["state"]
@@ -567,12 +595,20 @@ class ReleaseManager:
         owned = []
         if self.module.check_mode:
             self.cleaned = _release.stale_temporaries(self.layout)
-            remote, sha = self.plan()
+            remote, sha = self.plan_checked()
         else:
             os.makedirs(self.layout.state, mode=0o755, exist_ok=True)
-            with _release.locked(self.layout):
+            with contextlib.ExitStack() as held:
+                try:
+                    held.enter_context(_release.locked(self.layout, timeout=self.p["lock_timeout_s"]))
+                except _release.LockBusy as exc:
+                    self.fail(
+                        "root busy", str(exc), "nothing was changed; wait for that run to end, or raise lock_timeout_s"
+                    )
+                except OSError as exc:  # a FIFO or a directory in the lock's place, no permission
+                    self.fail("cannot take the lock", str(exc), "nothing was changed")
                 self.clean()
-                remote, sha = self.plan()
+                remote, sha = self.plan_checked()
                 self.apply(remote)
                 owned = _release.own_state(self.layout, self.uid, self.gid)
         after = {"current": self.current, "versions": list(self.versions)}
@@ -605,6 +641,7 @@ def main() -> None:
             "owner": {"type": "str"},
             "group": {"type": "str"},
             "force": {"type": "bool", "default": False},
+            "lock_timeout_s": {"type": "int", "default": 300},
         },
         supports_check_mode=True,
     )

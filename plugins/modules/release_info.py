@@ -187,22 +187,31 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.beamops.deploy.plugins.module_utils import _fs, _release
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec, seconds_option
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 
 
 def installed_versions(root: str, name: str) -> list[str]:
+    """Directories of releases/ holding a start script. ValueError, naming releases/ and the user,
+    when it cannot be listed."""
     releases = os.path.join(root, "releases")
     if not os.path.islink(os.path.join(root, "current")) or not os.path.isdir(releases):
         return []
-    return sorted(entry for entry in os.listdir(releases) if os.path.isfile(os.path.join(releases, entry, "bin", name)))
+    entries = _release.list_releases(releases)
+    return sorted(entry for entry in entries if os.path.isfile(os.path.join(releases, entry, "bin", name)))
 
 
-def previous_version(root: str) -> str | None:
-    """The rollback target the release module recorded (.beamops/history.json)."""
+def previous_version(root: str, warn=None) -> str | None:
+    """The rollback target the release module recorded (.beamops/history.json); None when there is
+    none or it cannot be read. A FIFO or device in its place is never read (``warn`` is told why)."""
+    path = os.path.join(root, ".beamops", "history.json")
     try:
-        with open(os.path.join(root, ".beamops", "history.json"), encoding="utf-8") as handle:
-            return json.load(handle).get("previous")
+        return json.loads(_fs.read_text(path)).get("previous")
+    except _fs.UnsafeFile as exc:
+        if warn:
+            warn(f"{exc} (previous is reported as null meanwhile)")
+        return None
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -212,12 +221,17 @@ def gather(module: AnsibleModule) -> dict:
     release = ReleaseRoot.locate(root, name)
     if not release.exists():
         module.fail_json(
-            msg=f"release {name}: no start script {release.script} under root {root}; "
-            "check name and root, or deploy a release first"
+            msg=f"release {name}: {release.missing()} under root {root}; check name and root, or deploy a release first"
         )
-    current_link = os.path.join(root, "current")
-    current = os.path.basename(os.readlink(current_link)) if os.path.islink(current_link) else release.script_version()
     try:
+        installed = installed_versions(root, name)
+    except ValueError as exc:
+        module.fail_json(msg=f"release {name}: {exc}")
+    current_link = os.path.join(root, "current")
+    try:
+        # A FIFO or device in place of bin/<name> or start_erl.data is refused (OtpError), never read.
+        script_version = release.script_version()
+        current = os.path.basename(os.readlink(current_link)) if os.path.islink(current_link) else script_version
         node = Node(
             module,
             release,
@@ -230,7 +244,6 @@ def gather(module: AnsibleModule) -> dict:
         module.fail_json(msg=f"release {name}: {exc}")
     node.pop("restart_marker", None)
     running_root = node.pop("root_dir", None)
-    script_version = release.script_version()
     warnings = []
     boots_running = None
     if node["up"]:
@@ -250,9 +263,9 @@ def gather(module: AnsibleModule) -> dict:
             module.warn(text)
     return {
         "changed": False,
-        "installed": installed_versions(root, name),
+        "installed": installed,
         "current": current,
-        "previous": previous_version(root),
+        "previous": previous_version(root, module.warn),
         "release_root": release.path,
         "running_root": running_root,
         "start_script_version": script_version,

@@ -55,7 +55,11 @@ options:
     choices: [file, directory, absent]
     default: file
   mode:
-    description: Permissions of a file written, in octal.
+    description:
+      - Permissions of a file written, in octal, at most V(0777). A mode with the setuid, setgid or sticky
+        bit (such as V(4777)) is refused.
+      - The mode is set on the temporary file before it is renamed over O(path); a symlink at O(path) is
+        replaced by the file, never followed.
     type: str
     default: "0644"
 """

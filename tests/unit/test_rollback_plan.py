@@ -6,8 +6,10 @@ it: `python3 -c <script> ROOT BAD METHOD TO REPORT_BEFORE INFO` on the node, one
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -29,12 +31,13 @@ def info(running, current=None, installed=("1.0.0", "1.1.0"), permanent=None, re
     }
 
 
-def plan(root: Path, bad: str, node: dict, method="auto", to="", report_before="") -> dict:
+def plan(root: Path, bad: str, node: dict, method="auto", to="", report_before="", timeout=None) -> dict:
     run = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(root), bad, method, to, report_before, json.dumps(node)],
         capture_output=True,
         text=True,
         check=True,
+        timeout=timeout,
     )
     return json.loads(run.stdout)
 
@@ -143,3 +146,23 @@ def test_a_damaged_history_is_no_history_and_a_down_node_is_refused(tmp_path):
     assert "unknown" in plan(root, "1.1.0", info("1.1.0"))["problem"]
     down = plan(root, "1.1.0", info("1.1.0", up=False))
     assert "does not run" in down["problem"]
+
+
+@pytest.mark.parametrize("record", [5, "1.0.0", ["a"], None])
+def test_a_history_record_that_is_not_a_map_is_refused_naming_the_file_and_the_record(tmp_path, record):
+    root = cold_root(tmp_path, "1.1.0")
+    history(root, "1.0.0", {"1.0.0": {}, "1.1.0": record})
+    got = plan(root, "1.1.0", info("1.1.0"))
+    path = root / ".beamops" / "history.json"
+    assert f"{path} is damaged: the record of version 1.1.0 under versions is {json.dumps(record)}" in got["problem"]
+    assert "rolling_rollback_to" in got["problem"]
+
+
+def test_a_fifo_as_history_is_refused_at_once(tmp_path):
+    root = cold_root(tmp_path, "1.1.0")
+    (root / ".beamops").mkdir()
+    os.mkfifo(root / ".beamops" / "history.json")
+    started = time.monotonic()
+    got = plan(root, "1.1.0", info("1.1.0"), timeout=5)
+    assert time.monotonic() - started < 5
+    assert f"{root}/.beamops/history.json is not a regular file (a FIFO)" in got["problem"]

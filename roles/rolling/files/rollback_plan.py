@@ -12,16 +12,34 @@
 # one JSON object: action (rollback or leave), target, method, source, reason, knows_bad, problem.
 import json
 import os
+import stat
 import sys
+
+KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"))
+KINDS += ((stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
 
 
 def read_json(path):
+    """(the JSON object at path, or {} when there is none or it is damaged; why it was refused, or "").
+
+    Opened without blocking: a FIFO or a device in its place is refused, never read (a read would wait
+    for ever, or never end)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return {}, ""
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in KINDS if test(mode)), "not a regular file")
+            return {}, f"{path} is not a regular file ({kind}): it is not read; remove or replace it"
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = json.loads(handle.read(16 * 1024 * 1024).decode("utf-8"))
     except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return {}, ""
+    finally:
+        os.close(fd)
+    return (data if isinstance(data, dict) else {}), ""
 
 
 def tree(root):
@@ -41,6 +59,15 @@ def plan(info, history, record, bad, method="auto", to="", report_before=""):
     knows_bad = bad in versions or bad in installed or bad in known or history.get("previous") == bad
     out = {"action": "leave", "target": "", "method": "", "source": "", "reason": "", "knows_bad": knows_bad}
     out["problem"] = ""
+    damaged = next(((v, r) for v, r in versions.items() if not isinstance(r, dict)), None)
+    if damaged:
+        path = os.path.join(info.get("root") or "<root>", ".beamops", "history.json")
+        out["problem"] = (
+            f"{path} is damaged: the record of version {damaged[0]} under versions is {json.dumps(damaged[1])}, "
+            "not a map: move the file aside (the release module starts a new one) and name the version to "
+            "return to with rolling_rollback_to=<version>"
+        )
+        return out
     if not node.get("up"):
         out["problem"] = "its node does not run: start it first, a rollback probes the node it returns"
         return out
@@ -97,9 +124,12 @@ def main(argv):
     root, bad, method, to, report_before, info = argv[:6]
     info = json.loads(info)
     info.setdefault("root", root)
-    history = read_json(os.path.join(root, ".beamops", "history.json"))
-    record = read_json(os.path.join(tree(root), "releases", ".beamops-hot-upgrade.json"))
-    print(json.dumps(plan(info, history, record, bad, method, to, report_before)))
+    history, refused = read_json(os.path.join(root, ".beamops", "history.json"))
+    record, refused_record = read_json(os.path.join(tree(root), "releases", ".beamops-hot-upgrade.json"))
+    out = plan(info, history, record, bad, method, to, report_before)
+    if refused or refused_record:
+        out["problem"] = refused or refused_record
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 
 import pytest
 from ansible.errors import AnsibleError
@@ -235,3 +236,16 @@ def test_errors_from_the_controller_side_become_a_failed_result(target, release_
     monkeypatch.setattr(FakeConnection, "put_file", broken)
     result = target.run(target.deploy_args("1.0.0", src))
     assert result["failed"] and "connection lost" in result["msg"] and result["transferred"] is False
+
+
+def test_a_fifo_as_the_tarball_on_the_controller_is_refused_at_once(target):
+    fifo = target.controller / "app-1.0.0.tar.gz"
+    os.mkfifo(fifo)
+    rescue = threading.Timer(5, lambda: os.close(os.open(fifo, os.O_RDWR)))  # ends a read that blocks
+    rescue.daemon = True
+    rescue.start()
+    result = target.run(target.deploy_args("1.0.0", str(fifo)))
+    rescue.cancel()
+    assert result["failed"] and f"release tarball {fifo} cannot be read on the controller" in result["msg"]
+    assert "not a regular file (a FIFO)" in result["msg"]
+    assert target.calls == [] and target.put == []

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
+import time
 
 import pytest
 from ansible.parsing.dataloader import DataLoader
@@ -96,3 +98,47 @@ def test_check_mode_writes_nothing(tmp_path):
 def test_bad_arguments_are_refused_by_name(args, says):
     result = run(args)
     assert result["failed"] and says in result["msg"]
+
+
+@pytest.mark.parametrize("mode", ["4777", "2755", "1777", "7777", "01000", "10000"])
+def test_a_mode_beyond_the_permission_bits_is_refused(tmp_path, mode):
+    path = tmp_path / "r.json"
+    result = run({"path": str(path), "content": "{}", "mode": mode})
+    assert result["failed"] and f"mode {mode!r} is refused" in result["msg"] and "0644" in result["msg"]
+    assert not path.exists()
+
+
+def test_the_same_content_behind_a_symlink_never_changes_the_target_mode(tmp_path):
+    victim = tmp_path / "elsewhere" / "secret"
+    victim.parent.mkdir()
+    victim.write_text("{}")
+    victim.chmod(0o600)
+    path = tmp_path / "reports" / "r.json"
+    path.parent.mkdir()
+    path.symlink_to(victim)
+    result = run({"path": str(path), "content": "{}", "mode": "0666"})
+    assert result["changed"] and not result.get("failed")
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o600 and victim.read_text() == "{}"
+    assert not path.is_symlink() and path.read_text() == "{}"  # the link was replaced by the report
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666
+
+
+def test_a_mode_change_alone_is_a_change(tmp_path):
+    path = tmp_path / "r.json"
+    run({"path": str(path), "content": "{}"})
+    result = run({"path": str(path), "content": "{}", "mode": "0600"})
+    assert result["changed"] and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not run({"path": str(path), "content": "{}", "mode": "0600"})["changed"]
+
+
+def test_a_fifo_at_the_path_is_replaced_not_read(tmp_path):
+    path = tmp_path / "r.json"
+    os.mkfifo(path)
+    rescue = threading.Timer(5, lambda: os.close(os.open(path, os.O_RDWR)))  # ends a read that blocks
+    rescue.daemon = True
+    rescue.start()
+    started = time.monotonic()
+    result = run({"path": str(path), "content": "{}"})
+    rescue.cancel()
+    assert time.monotonic() - started < 4
+    assert result["changed"] and path.read_text() == "{}"

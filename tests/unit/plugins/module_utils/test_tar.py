@@ -59,6 +59,11 @@ HOSTILE = {
     "dot_slash_twin": ([("etc/a", "file", "a"), ("./etc/a", "file", "b")], "collides"),
     "double_slash_twin": ([("etc/a", "file", "a"), ("etc//a", "file", "b")], "collides"),
     "below_file": ([("etc/a", "file", "a"), ("etc/a/x", "file", "b")], "below the file"),
+    # A member whose path an earlier member made a directory: refused before a byte is written.
+    "symlink_after_its_dir": ([("etc/d/x", "file", "a"), ("etc/d", "sym", "x")], "comes after member"),
+    "file_after_its_dir": ([("etc/d/x", "file", "a"), ("etc/d", "file", "b")], "comes after member"),
+    "hardlink_after_its_dir": ([("etc/d/x", "file", "a"), ("etc/d", "lnk", "etc/d/x")], "comes after member"),
+    "symlink_after_a_file_of_its_name": ([("etc/a", "file", "a"), ("etc/a", "sym", "b")], "collides"),
 }
 
 
@@ -181,3 +186,33 @@ def test_a_whole_archive_reads_and_unpacks(tmp_path):
     dest = tmp_path / "dest"
     dest.mkdir()
     assert _tar.unpack(str(path), str(dest)) == 3
+
+
+@pytest.mark.parametrize(
+    ("members", "words"),
+    [
+        (
+            [("lib/x/ebin/x.beam", "file", "b"), ("lib/x", "sym", "y")],
+            ["symlink 'lib/x' comes after member 'lib/x/ebin/x.beam', which lies below it"],
+        ),
+        (
+            [("bin/app", "file", "a"), ("bin/app", "sym", "other")],
+            ["symlink 'bin/app' collides with the file 'bin/app' before it (the same name)"],
+        ),
+        (
+            [("bin/app", "file", "a"), ("./bin/app", "sym", "other")],
+            ["symlink './bin/app' collides with the file 'bin/app'", "once './' is dropped"],
+        ),
+    ],
+)
+def test_a_member_that_cannot_follow_an_earlier_one_is_refused_by_the_check_naming_both(members, words):
+    infos = []
+    for name, kind, payload in members:
+        info = tarfile.TarInfo(name)
+        if kind == "sym":
+            info.type, info.linkname = tarfile.SYMTYPE, payload
+        infos.append(info)
+    with pytest.raises(_tar.UnsafeArchiveError) as caught:
+        _tar.check_members(infos)
+    for word in words:
+        assert word in str(caught.value)

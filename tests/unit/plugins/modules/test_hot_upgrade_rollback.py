@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import tarfile
 from typing import ClassVar
@@ -324,3 +325,50 @@ def test_install_then_make_permanent_as_the_strategies_call_it(tmp_path, node, r
     node.calls.clear()
     again = run_module(hot_upgrade, args)
     assert not again.get("failed") and node.calls == []  # permanent already: nothing asked of release_handler
+
+
+# --- options that would name paths outside the release tree ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "state"),
+    [
+        ("version", "../../../escaped", "present"),
+        ("version", "1.1.0/../../escaped", "present"),
+        ("version", "..", "present"),
+        ("version", ".", "present"),
+        ("version", "../escaped", "rolled_back"),
+        ("name", "../app", "present"),
+    ],
+)
+def test_a_version_or_name_that_is_not_one_path_component_is_refused_before_anything(
+    tmp_path, node, run_module, option, value, state
+):
+    node.reset([("1.0.0", "permanent")])
+    root = release_dir(tmp_path, script_vsn="1.0.0", versions=("1.0.0",))
+    tarball = relup_tarball(tmp_path / "app-x.tar.gz", "x", b'{"x",[{"1.0.0",[],[]}],[]}.\n')
+    args = {"name": "app", "root": str(root), "version": "1.1.0", "tarball": tarball, "state": state}
+    args[option] = value
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    result = run_module(hot_upgrade, args)
+    assert result["failed"] is True
+    assert f"{option} {value!r} is refused" in result["msg"] and "nothing was done" in result["msg"]
+    assert node.calls == []  # the node was not asked anything
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing staged, inside the tree or out
+
+
+def test_a_rollback_target_from_the_record_that_is_not_a_version_is_refused(tmp_path, node, run_module):
+    node.reset([("1.1.0", "permanent"), ("1.0.0", "old")])
+    root = release_dir(tmp_path, record={"version": "1.1.0", "from_version": "../../escaped"})
+    result = rollback(run_module, root)
+    assert result["failed"] is True
+    assert "'../../escaped', is not a version" in result["msg"] and ".beamops-hot-upgrade.json" in result["msg"]
+    assert node.calls == []
+
+
+def test_a_start_script_that_is_a_fifo_is_named_and_not_read(tmp_path, node, run_module):
+    root = release_dir(tmp_path)
+    (root / "bin" / "app").unlink()
+    os.mkfifo(root / "bin" / "app")
+    result = rollback(run_module, root)
+    assert result["failed"] is True and "is not a regular file (a FIFO)" in result["msg"]

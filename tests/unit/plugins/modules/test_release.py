@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import tarfile
+import threading
 import time
 
 import pytest
@@ -295,11 +296,11 @@ def concurrent(monkeypatch, action):
     pending = [action]
 
     @contextlib.contextmanager
-    def first_another_run(layout):
+    def first_another_run(layout, **kw):
         if pending:
             with real(layout):
                 pending.pop()()
-        with real(layout):
+        with real(layout, **kw):
             yield
 
     monkeypatch.setattr(_release, "locked", first_another_run)
@@ -602,3 +603,64 @@ def test_pruning_a_renamed_tree_removes_the_links_to_it(node):
     node.run("1.3.0", src=node.tarball("1.3.0"), state="current")
     node.run("1.4.0", src=node.tarball("1.4.0"), state="current", keep=2)
     assert sorted(os.listdir(node.root / "releases")) == ["1.3.0", "1.4.0"]
+
+
+def test_a_busy_root_fails_within_lock_timeout_s_naming_the_lock_and_its_holder(node):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    layout = _release.Layout(str(node.root), "app")
+    before = node.listing()
+    with _release.locked(layout, timeout=1):  # another run holds the root
+        started = time.monotonic()
+        result = node.run("1.1.0", src=node.tarball("1.1.0"), state="current", lock_timeout_s=1)
+        waited = time.monotonic() - started
+    assert result["failed"] is True and waited < 2.5
+    assert layout.lock in result["msg"] and f"pid {os.getpid()}" in result["msg"]
+    assert "lock_timeout_s" in result["msg"] and "nothing was changed" in result["msg"]
+    assert node.listing() == before
+    assert node.run("1.1.0", src=node.tarball("1.1.0"), state="current", lock_timeout_s=1)["changed"] is True
+
+
+def test_a_negative_lock_timeout_s_is_refused(node):
+    result = node.run("1.0.0", src=node.tarball("1.0.0"), lock_timeout_s=-1)
+    assert result["failed"] is True and "invalid lock_timeout_s" in result["msg"]
+
+
+@pytest.mark.parametrize("where", ["history", "start_erl.data", "lock"])
+def test_a_fifo_in_the_root_is_refused_at_once_naming_it(node, where):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    paths = {
+        "history": node.root / ".beamops" / "history.json",
+        "start_erl.data": node.root / "releases" / "1.0.0" / "releases" / "start_erl.data",
+        "lock": node.root / ".beamops" / "lock",
+    }
+    fifo = paths[where]
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    if where == "start_erl.data":  # read when the start script names no version
+        script = node.root / "releases" / "1.0.0" / "bin" / "app"
+        script.write_text(script.read_text().replace("REL_VSN=", "NO_VSN="))
+    # A module that opened the FIFO would block: opening it from another thread later lets the test end.
+    rescue = threading.Timer(5, lambda: os.close(os.open(fifo, os.O_RDWR)))
+    rescue.daemon = True
+    rescue.start()
+    result = node.run("1.0.0", state="current")
+    rescue.cancel()
+    assert result["failed"] is True
+    assert str(fifo) in result["msg"] and "not a regular file (a FIFO)" in result["msg"]
+
+
+def test_a_releases_dir_that_cannot_be_listed_names_it_and_the_user(node, monkeypatch):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    releases = str(node.root / "releases")
+    real = os.listdir
+
+    def listdir(path="."):
+        if os.fspath(path) == releases:  # a directory of mode 0311: entered, not listed (tests run as root)
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    result = node.run("1.0.0", state="current")
+    assert result["failed"] is True
+    assert f"{releases} cannot be listed by user" in result["msg"] and f"(uid {os.geteuid()})" in result["msg"]
+    assert "become_user" in result["msg"]

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 
 import pytest
 from ansible.module_utils.common import warnings
@@ -189,3 +190,50 @@ def test_drift_is_a_warning_unless_the_caller_expects_it(node, deploy, run_modul
     result = info(run_module, root, drift_warnings=drift_warnings)
     assert "not yet permanent" in result["warnings_text"] and "would boot 1.1.0" in result["warnings_text"]
     assert bool(result.get("warnings")) is warned
+
+
+def test_a_fifo_as_history_is_not_read_and_is_warned_about(node, deploy, run_module):
+    root = deploy("1.0.0")
+    history = root / ".beamops" / "history.json"
+    history.unlink()
+    os.mkfifo(history)
+    node.answer = node_answer("1.0.0")
+    rescue = threading.Timer(5, lambda: os.close(os.open(history, os.O_RDWR)))  # ends a read that blocks
+    rescue.daemon = True
+    rescue.start()
+    result = info(run_module, root)
+    rescue.cancel()
+    assert not result.get("failed") and result["previous"] is None
+    assert f"{history} is not a regular file (a FIFO)" in json.dumps(result["warnings"])
+
+
+def test_a_fifo_as_start_erl_data_fails_naming_it(node, deploy, run_module):
+    root = deploy("1.0.0")
+    tree = root / "releases" / "1.0.0"
+    script = tree / "bin" / "app"
+    script.write_text(script.read_text().replace("REL_VSN=", "NO_VSN="))  # a mix release reads start_erl.data
+    fifo = tree / "releases" / "start_erl.data"
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    rescue = threading.Timer(5, lambda: os.close(os.open(fifo, os.O_RDWR)))
+    rescue.daemon = True
+    rescue.start()
+    result = info(run_module, root)
+    rescue.cancel()
+    assert result["failed"] is True and f"{fifo.resolve()} is not a regular file (a FIFO)" in result["msg"]
+
+
+def test_a_releases_dir_that_cannot_be_listed_fails_naming_it_and_the_user(node, deploy, run_module, monkeypatch):
+    root = deploy("1.0.0")
+    releases = str(root / "releases")
+    real = os.listdir
+
+    def listdir(path="."):
+        if os.fspath(path) == releases:  # mode 0311: entered, not listed (the tests run as root)
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    result = info(run_module, root)
+    assert result["failed"] is True
+    assert f"{releases} cannot be listed by user" in result["msg"] and f"(uid {os.geteuid()})" in result["msg"]
