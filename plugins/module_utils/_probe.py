@@ -320,9 +320,8 @@ class NamedReleaseRoot(ReleaseRoot):
         self.given_name = node_name
 
     def node_name(self) -> tuple[str, str]:
-        if self.given_name:
-            host = self.given_name.partition("@")[2]
-            return ("-name" if "." in host else "-sname"), self.given_name
+        if self.given_name:  # checked like any node name given: OtpError when it is not one
+            return super().node_name(self.given_name)
         try:
             return super().node_name()
         except OtpError:
