@@ -180,7 +180,7 @@ def timed_out(exc: BaseException) -> bool:
 
 
 def no_answer(what: str, timeout: float) -> ProbeFailure:
-    return ProbeFailure(f"{what}: no complete answer within {timeout:g}s (attempt_timeout_s)")
+    return ProbeFailure(f"{what}: no complete answer within {round(timeout, 2):g}s (attempt_timeout_s)")
 
 
 def within(timeout: float, what: str, func):
@@ -302,7 +302,7 @@ def tcp_check(host: str, port: int, timeout: float) -> dict:
             pass
     except _TIMEOUTS as exc:
         raise ProbeFailure(
-            f"TCP connect to {host}:{port}: no connection within {timeout:g}s (attempt_timeout_s)"
+            f"TCP connect to {host}:{port}: no connection within {round(timeout, 2):g}s (attempt_timeout_s)"
         ) from exc
     except OSError as exc:
         raise ProbeFailure(f"TCP connect to {host}:{port}: {exc}") from exc
