@@ -35,6 +35,8 @@ options:
     description:
       - Seconds one command may take, from connecting to the last byte of the answer (wall time, however
         slowly the answer comes).
+      - An answer is read up to 16 MiB, far above what C(show stat) of a large configuration sends; a peer
+        that sends more fails the command.
       - The old name O(socket_timeout) is deprecated and will be removed in 1.0.0.
     type: float
     default: 5.0

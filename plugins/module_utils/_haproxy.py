@@ -43,10 +43,28 @@ _COMMAND_BREAKERS = (";", "\n", "\r", "\\", "\x00")
 # `show stat` prints a member between two states with its health counter: "UP 1/3" (UP, going
 # down), "DOWN 1/2" (DOWN, going up), "NOLB 2/3", "DRAIN 1/3"; the HTML page says "UP, going down".
 _TRANSITIONAL_RE = re.compile(r"\d+/\d+|going (?:up|down)", re.IGNORECASE)
+# The most bytes read of one answer. `show stat` of a large configuration (thousands of servers, some
+# 100 columns) stays under a few MiB; past this the peer is not HAProxy answering one command, and the
+# read stops instead of holding whatever it sends in memory.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+# What a socket wait raises when its timeout passes: socket.timeout is no TimeoutError before Python 3.10.
+_TIMEOUTS = (socket.timeout, TimeoutError)
 
 
 class HAProxyError(Exception):
     """A failure to report as is: it already says what failed, where, why and what to do."""
+
+
+class HAProxyRefused(HAProxyError):
+    """HAProxy answered a `set` or `shutdown` command with an error: ``answer`` is what it said."""
+
+    def __init__(self, message: str, answer: str) -> None:
+        super().__init__(message)
+        self.answer = answer
+
+
+class DamagedCSV(ValueError):
+    """An answer that starts like `show stat` CSV but cannot be read as CSV: the line and the problem."""
 
 
 def name_problem(name) -> str | None:
@@ -79,8 +97,14 @@ def parse_stat_csv(text: str) -> list[dict]:
     """`show stat ... ` CSV -> one dict per row, columns by header name (the order varies by version)."""
     if not text.startswith("# "):
         raise ValueError(text.strip() or "empty answer")
+    nul = text.find("\x00")
+    if nul >= 0:  # Python 3.11 reads a NUL into a field, older ones stop: refused the same way on both
+        raise DamagedCSV(f"line {text.count(chr(10), 0, nul) + 1}: a NUL byte")
     reader = csv.DictReader(io.StringIO(text[2:]))
-    return [{k: v for k, v in row.items() if k} for row in reader if row.get("pxname")]
+    try:
+        return [{k: v for k, v in row.items() if k} for row in reader if row.get("pxname")]
+    except csv.Error as exc:
+        raise DamagedCSV(f"line {reader.reader.line_num}: {exc}") from None
 
 
 def parse_servers_state(text: str) -> list[dict]:
@@ -264,13 +288,19 @@ class RuntimeAPI:
         """Send one command, read the whole answer (HAProxy closes the connection after it).
 
         The whole exchange, from connecting to the last byte, takes at most ``timeout`` seconds of
-        wall time: a server that sends a byte now and then cannot stretch it.
+        wall time: a server that sends a byte now and then cannot stretch it. An answer longer than
+        MAX_ANSWER_BYTES is not read further: the command fails.
         """
         if any(breaker in command for breaker in _COMMAND_BREAKERS):
             raise HAProxyError(f"Refused to send {command!r}: it would run more than one HAProxy command.")
         deadline = time.monotonic() + self.timeout
         try:
             sock = self._connect()
+        except _TIMEOUTS as exc:
+            raise HAProxyError(
+                f"The {self.describe()} did not accept a connection for `{command}` within {self.timeout:g}s "
+                "(socket_timeout_s). Check that HAProxy runs and is not overloaded, or raise socket_timeout_s."
+            ) from exc
         except OSError as exc:
             where = "on the host running this task" if not self.host else "from the host running this task"
             raise HAProxyError(
@@ -279,6 +309,7 @@ class RuntimeAPI:
                 "the load balancer (delegate_to), a TCP one needs admin_host/admin_port reachable."
             ) from exc
         chunks = []
+        size = 0
         try:
             sock.settimeout(max(0.001, deadline - time.monotonic()))
             sock.sendall(command.encode() + b"\n")
@@ -287,14 +318,22 @@ class RuntimeAPI:
                 if remaining <= 0:
                     raise TimeoutError
                 sock.settimeout(remaining)
-                chunk = sock.recv(65536)
+                chunk = sock.recv(min(65536, MAX_ANSWER_BYTES + 1 - size))
                 if not chunk:
                     break
                 chunks.append(chunk)
-        except TimeoutError as exc:
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise HAProxyError(
+                        f"The {self.describe()} sent more than {MAX_ANSWER_BYTES // 1048576} MiB "
+                        f"({MAX_ANSWER_BYTES} bytes, the most read of one answer) for `{command}`: reading "
+                        "stopped. HAProxy's answers are far smaller: check that this socket is HAProxy's "
+                        "admin socket."
+                    )
+        except _TIMEOUTS as exc:
             raise HAProxyError(
                 f"The {self.describe()} did not finish answering `{command}` within {self.timeout:g}s "
-                f"(socket_timeout_s; {sum(map(len, chunks))} bytes came). Check that HAProxy is not overloaded "
+                f"(socket_timeout_s; {size} bytes came). Check that HAProxy is not overloaded "
                 "or reloading, or raise socket_timeout_s."
             ) from exc
         except OSError as exc:
@@ -321,10 +360,20 @@ class RuntimeAPI:
                 "Check the backend name in haproxy.cfg (`show backend` lists them)."
             ) from exc
 
-    def stat_rows(self, backend: str) -> list[dict]:
-        answer = self.command(f"show stat {_checked_name(backend)} 4 -1")
+    def stat_csv(self, command: str) -> list[dict]:
+        """`show stat ...` rows; ValueError when the answer is not CSV (HAProxy's error text: the caller
+        words it), HAProxyError naming the command, the line and the problem when the CSV is damaged."""
         try:
-            return parse_stat_csv(answer)
+            return parse_stat_csv(self.command(command))
+        except DamagedCSV as exc:
+            raise HAProxyError(
+                f"The answer of the {self.describe()} to `{command}` is not readable CSV at {exc}. HAProxy "
+                "does not send this: check that this socket is HAProxy's admin socket."
+            ) from None
+
+    def stat_rows(self, backend: str) -> list[dict]:
+        try:
+            return self.stat_csv(f"show stat {_checked_name(backend)} 4 -1")
         except ValueError as exc:
             raise HAProxyError(
                 f"Reading `show stat {backend}` through the {self.describe()} failed (HAProxy says: {exc})."
@@ -354,7 +403,7 @@ class RuntimeAPI:
     def _expect_empty(self, command: str) -> None:
         answer = self.command(command).strip()
         if answer:
-            raise HAProxyError(f"HAProxy refused `{command}` through the {self.describe()}: {answer}")
+            raise HAProxyRefused(f"HAProxy refused `{command}` through the {self.describe()}: {answer}", answer)
 
     @staticmethod
     def _ref(member: Member) -> str:
@@ -561,16 +610,16 @@ def stat_window(first: dict | None, second: dict, seconds: float) -> dict:
 def read_stats(api: RuntimeAPI, backends: list[str] | None) -> list[dict]:
     """`show stat` rows of the backends' BACKEND rows and servers (every backend when None)."""
     if not backends:
-        return parse_stat_csv(api.command(f"show stat -1 {_STAT_TYPES} -1"))
+        return api.stat_csv(f"show stat -1 {_STAT_TYPES} -1")
     rows = []
     for backend in backends:
-        answer = api.command(f"show stat {_checked_name(backend)} {_STAT_TYPES} -1")
         try:
-            found = [r for r in parse_stat_csv(answer) if r.get("pxname") == backend]
+            found = api.stat_csv(f"show stat {_checked_name(backend)} {_STAT_TYPES} -1")
         except ValueError:
             found = []
+        found = [r for r in found if r.get("pxname") == backend]
         if not any(r.get("svname") == "BACKEND" for r in found):
-            known = sorted({r.get("pxname") for r in parse_stat_csv(api.command("show stat -1 2 -1"))})
+            known = sorted({r.get("pxname") for r in api.stat_csv("show stat -1 2 -1")})
             raise HAProxyError(
                 f"Backend {backend!r} not found through the {api.describe()} (backends there: "
                 f"{', '.join(k for k in known if k) or 'none'}). Check the backend name in haproxy.cfg."

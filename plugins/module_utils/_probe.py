@@ -27,7 +27,12 @@ from ansible_collections.beamops.deploy.plugins.module_utils._otp import (
     ReleaseRoot,
 )
 
-BODY_LIMIT = 65536
+# The most bytes of a body read when body_regex is given (the regex sees only these), and without it (what
+# a failure message quotes): a body that never ends is read no further, however fast it comes.
+BODY_LIMIT = 1024 * 1024
+EXCERPT_LIMIT = 4096
+# What a socket wait raises when its timeout passes: socket.timeout is no TimeoutError before Python 3.10.
+_TIMEOUTS = (socket.timeout, TimeoutError)
 
 
 class ProbeFailure(Exception):
@@ -169,6 +174,15 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def timed_out(exc: BaseException) -> bool:
+    """True for a socket timeout, raised as is or wrapped by urllib (URLError.reason), on any Python."""
+    return isinstance(exc, _TIMEOUTS) or isinstance(getattr(exc, "reason", None), _TIMEOUTS)
+
+
+def no_answer(what: str, timeout: float) -> ProbeFailure:
+    return ProbeFailure(f"{what}: no complete answer within {round(timeout, 2):g}s (attempt_timeout_s)")
+
+
 def within(timeout: float, what: str, func):
     """func() bounded by timeout seconds of wall time, however slowly a server sends its bytes.
 
@@ -187,7 +201,7 @@ def within(timeout: float, what: str, func):
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
-        raise ProbeFailure(f"{what}: no complete answer within {timeout:g}s (attempt_timeout_s)")
+        raise no_answer(what, timeout)
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -206,7 +220,8 @@ def http_check(
     """One HTTP request: the status must be listed, the body match, the expected headers match.
 
     Only http and https URLs are requested; messages carry the URL without its credentials. The
-    whole attempt (connect, headers, body) takes at most timeout seconds of wall time.
+    whole attempt (connect, headers, body) takes at most timeout seconds of wall time. At most
+    BODY_LIMIT bytes of the body are read with body_regex, EXCERPT_LIMIT without (none for HEAD).
     """
     problem = url_problem(url)
     if problem:  # the URL is not echoed: a data: URL holds its content
@@ -217,6 +232,8 @@ def http_check(
     def clean(text) -> str:
         text = str(text).replace(url, shown)
         return text.replace(userinfo, "***") if userinfo else text
+
+    limit = 0 if method == "HEAD" else BODY_LIMIT if body_regex else EXCERPT_LIMIT
 
     def request():
         deadline = time.monotonic() + timeout
@@ -233,6 +250,8 @@ def http_check(
             # A status outside 2xx is an answer too: judge it below like any other.
             response = exc
         except OSError as exc:
+            if timed_out(exc):
+                raise no_answer(f"{method} {shown}", timeout) from None
             raise ProbeFailure(clean(f"{method} {shown}: {getattr(exc, 'reason', None) or exc}")) from None
         except (http.client.HTTPException, UrlsConnectionError, ValueError) as exc:
             raise ProbeFailure(clean(f"{method} {shown}: {type(exc).__name__}: {exc}")) from None
@@ -240,28 +259,33 @@ def http_check(
             status = response.code if isinstance(response, urllib.error.HTTPError) else response.status
             chunks: list[bytes] = []
             size = 0
-            while method != "HEAD" and size < BODY_LIMIT:
+            while size < limit:
                 if time.monotonic() >= deadline:
-                    raise ProbeFailure(f"{method} {shown}: the body did not come within {timeout:g}s")
-                chunk = response.read(min(8192, BODY_LIMIT - size))
+                    raise no_answer(f"{method} {shown}", timeout)
+                chunk = response.read(min(8192, limit - size))
                 if not chunk:
                     break
                 chunks.append(chunk)
                 size += len(chunk)
-            return status, b"".join(chunks), response.headers
+            # One byte more tells a body cut at the limit from one that ends there.
+            cut = bool(body_regex) and size >= limit and bool(response.read(1))
+            return status, b"".join(chunks), response.headers, cut
         except (OSError, http.client.HTTPException) as exc:
+            if timed_out(exc):
+                raise no_answer(f"{method} {shown}", timeout) from None
             raise ProbeFailure(clean(f"{method} {shown}: reading the answer failed: {exc}")) from None
         finally:
             response.close()
 
-    status, body, got_headers = within(timeout, f"{method} {shown}", request)
+    status, body, got_headers, cut = within(timeout, f"{method} {shown}", request)
     text = body.decode("utf-8", "replace")
     seen = {"status": status}
     if status not in status_codes:
         excerpt = " ".join(text.split())[:120]
         raise ProbeFailure(f"{method} {shown}: HTTP {status}, expected {list(status_codes)}; body: {excerpt!r}", seen)
     if body_regex and not re.search(body_regex, text):
-        raise ProbeFailure(f"{method} {shown}: HTTP {status} but the body does not match {body_regex!r}", seen)
+        where = f" (its first {BODY_LIMIT // 1024} KiB: the rest is not read)" if cut else ""
+        raise ProbeFailure(f"{method} {shown}: HTTP {status} but the body{where} does not match {body_regex!r}", seen)
     for name, pattern in (expect_headers or {}).items():
         value = got_headers.get(name) if got_headers is not None else None
         if value is None or not re.search(pattern, value):
@@ -276,6 +300,10 @@ def tcp_check(host: str, port: int, timeout: float) -> dict:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
+    except _TIMEOUTS as exc:
+        raise ProbeFailure(
+            f"TCP connect to {host}:{port}: no connection within {round(timeout, 2):g}s (attempt_timeout_s)"
+        ) from exc
     except OSError as exc:
         raise ProbeFailure(f"TCP connect to {host}:{port}: {exc}") from exc
     return {"address": f"{host}:{port}"}
@@ -292,9 +320,8 @@ class NamedReleaseRoot(ReleaseRoot):
         self.given_name = node_name
 
     def node_name(self) -> tuple[str, str]:
-        if self.given_name:
-            host = self.given_name.partition("@")[2]
-            return ("-name" if "." in host else "-sname"), self.given_name
+        if self.given_name:  # checked like any node name given: OtpError when it is not one
+            return super().node_name(self.given_name)
         try:
             return super().node_name()
         except OtpError:

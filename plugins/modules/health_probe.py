@@ -45,7 +45,8 @@ options:
     default: [200]
   body_regex:
     description:
-      - Python regular expression the HTTP body (its first 64 KiB) must match (C(re.search)).
+      - Python regular expression the HTTP body must match (C(re.search)). Only the first 1 MiB of the body is
+        read and matched; a body cut there says so when it does not match.
       - Checked before the first attempt; an invalid one fails at once.
     type: str
   headers:
@@ -252,7 +253,12 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec, seconds_option
+from ansible_collections.beamops.deploy.plugins.module_utils._dist import (
+    DistError,
+    flag_for_given_name,
+    node_argument_spec,
+    seconds_option,
+)
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
     NamedReleaseRoot,
@@ -312,6 +318,11 @@ def validate(module: AnsibleModule) -> None:
             module.fail_json(msg=f"Invalid {option}: {pattern!r} is not a Python regular expression ({exc}).")
     if p["kind"] == "tcp" and not 1 <= p["port"] <= 65535:
         module.fail_json(msg=f"Invalid port: {p['port']} is not between 1 and 65535.")
+    if p["node_name"]:
+        try:
+            flag_for_given_name(p["node_name"])
+        except DistError as exc:
+            module.fail_json(msg=f"Invalid node_name: {exc}. Nothing was probed.")
 
 
 def keywords(params: dict, *names: str, suffix: str = "") -> dict:

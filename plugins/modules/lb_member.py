@@ -204,6 +204,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
     FOREIGN_BITS,
     MAX_WEIGHT,
     HAProxyError,
+    HAProxyRefused,
     RuntimeAPI,
     admin_socket_argument_spec,
     admin_socket_problem,
@@ -254,19 +255,31 @@ class LbMember:
             )
 
     def apply(self, before: list) -> None:
-        done = []
+        """Weight first, then state, member after member. When HAProxy refuses a step, the steps done so far
+        stay done (``changed``) and the message lists them, the refused one, and those not tried."""
+        steps = []
         for member in before:
             want = self.desired(member)
+            # Weight first: a member coming back to ready comes back with its new weight.
+            if want["weight"] != member.weight:
+                steps.append((member, "weight", member.weight, want["weight"]))
+            if want["state"] != member.state:
+                steps.append((member, "state", member.state, want["state"]))
+        done: list[str] = []
+        for index, (member, what, old, new) in enumerate(steps):
             try:
-                # Weight first: a member coming back to ready comes back with its new weight.
-                if want["weight"] != member.weight:
-                    self.api.set_weight(member, want["weight"])
-                if want["state"] != member.state:
-                    self.api.set_state(member, want["state"])
+                if what == "weight":
+                    self.api.set_weight(member, new)
+                else:
+                    self.api.set_state(member, new)
             except HAProxyError as exc:
-                already = f" (already changed: {', '.join(done)})" if done else " (nothing changed)"
-                raise HAProxyError(f"{exc}{already}") from exc
-            done.append(member.name)
+                said = "refused" if isinstance(exc, HAProxyRefused) else "not confirmed"
+                parts = [f"changed: {', '.join(done) or 'nothing'}", f"{said}: {member.name} {what} {old} -> {new}"]
+                rest = [f"{m.name} {w} {o} -> {n}" for m, w, o, n in steps[index + 1 :]]
+                if rest:
+                    parts.append(f"not tried: {', '.join(rest)}")
+                raise HAProxyError(f"{exc} ({'; '.join(parts)})") from exc
+            done.append(f"{member.name} {what} {old} -> {new}")
             self.changed = True
 
     def hold(self, members: list) -> list:

@@ -5,13 +5,18 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
+import urllib.error
 from functools import partial
 
 import pytest
 
+from ansible_collections.beamops.deploy.plugins.module_utils import _probe
 from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import parse
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import NODEDOWN, OtpError, parse_status
 from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
+    BODY_LIMIT,
     NamedReleaseRoot,
     ProbeFailure,
     Prober,
@@ -266,3 +271,117 @@ def test_http_check_refuses_other_schemes_and_hides_credentials(tmp_path):
 def test_tcp_check_refuses_a_port_outside_the_range():
     with pytest.raises(ProbeFailure, match="not between 1 and 65535"):
         tcp_check("127.0.0.1", 99999, 1)
+
+
+@pytest.fixture
+def raw_http():
+    """raw_http(behave) -> base URL of a loopback server whose connections behave(stop, conn) serves after
+    reading the request (raw bytes: a body that never ends, one that drips, no answer at all)."""
+    made = []
+
+    def make(behave):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(0.05)
+        stop = threading.Event()
+
+        def handle(conn):
+            try:
+                conn.recv(4096)
+                behave(stop, conn)
+            except OSError:
+                pass  # the probe gave up
+            finally:
+                conn.close()
+
+        def serve():
+            while not stop.is_set():
+                try:
+                    conn, _addr = listener.accept()
+                except OSError:
+                    continue
+                threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        made.append((stop, listener))
+        return f"http://127.0.0.1:{listener.getsockname()[1]}/health"
+
+    yield make
+    for stop, listener in made:
+        stop.set()
+        listener.close()
+
+
+HEADERS_200 = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+
+
+def endless_body(stop, conn):
+    conn.sendall(HEADERS_200)
+    block = b"status: starting " * 4096
+    while not stop.is_set():
+        conn.sendall(block)
+
+
+def dripping_body(stop, conn):
+    conn.sendall(HEADERS_200)
+    while not stop.is_set():
+        conn.sendall(b"x")
+        time.sleep(0.05)
+
+
+def test_an_endless_body_is_read_up_to_the_limit_only(raw_http):
+    url = raw_http(endless_body)
+    started = time.monotonic()
+    with pytest.raises(ProbeFailure) as failed:
+        http_check(url, 2, body_regex='"status":"ok"')
+    assert time.monotonic() - started < 2 + 1
+    assert str(failed.value) == (
+        f'GET {url}: HTTP 200 but the body (its first 1024 KiB: the rest is not read) does not match \'"status":"ok"\''
+    )
+    # Without body_regex only what a message may quote is read: the status decides.
+    assert http_check(url, 2) == {"status": 200}
+    assert BODY_LIMIT == 1024 * 1024
+
+
+def test_a_dripping_body_ends_at_attempt_timeout_s(raw_http):
+    url = raw_http(dripping_body)
+    started = time.monotonic()
+    with pytest.raises(ProbeFailure) as failed:
+        http_check(url, 0.5, body_regex="ok")
+    assert time.monotonic() - started < 0.5 + 1
+    assert str(failed.value) == f"GET {url}: no complete answer within 0.5s (attempt_timeout_s)"
+
+
+def test_a_silent_server_ends_at_attempt_timeout_s(raw_http):
+    url = raw_http(lambda stop, _conn: stop.wait(10))
+    started = time.monotonic()
+    with pytest.raises(ProbeFailure) as failed:
+        http_check(url, 0.5)
+    assert time.monotonic() - started < 0.5 + 1
+    assert str(failed.value) == f"GET {url}: no complete answer within 0.5s (attempt_timeout_s)"
+
+
+# What Python 3.8 and 3.9 raise: socket.timeout, no TimeoutError there (ruff's UP041 would merge the two).
+TIMEOUT_38 = socket.timeout("timed out")  # noqa: UP041
+
+
+@pytest.mark.parametrize("raised", [TIMEOUT_38, urllib.error.URLError(TIMEOUT_38)], ids=["raw", "urllib"])
+def test_an_http_socket_timeout_names_attempt_timeout_s_on_every_python(monkeypatch, raised):
+    def times_out(*_args, **_kwargs):
+        raise raised
+
+    monkeypatch.setattr(_probe, "open_url", times_out)
+    with pytest.raises(ProbeFailure) as failed:
+        http_check("http://192.0.2.1:8080/health", 0.5)
+    assert str(failed.value) == "GET http://192.0.2.1:8080/health: no complete answer within 0.5s (attempt_timeout_s)"
+
+
+def test_a_tcp_connect_timeout_names_attempt_timeout_s_on_every_python(monkeypatch):
+    def times_out(*_args, **_kwargs):
+        raise TIMEOUT_38
+
+    monkeypatch.setattr(_probe.socket, "create_connection", times_out)
+    with pytest.raises(ProbeFailure) as failed:
+        tcp_check("192.0.2.1", 4369, 0.5)
+    assert str(failed.value) == "TCP connect to 192.0.2.1:4369: no connection within 0.5s (attempt_timeout_s)"

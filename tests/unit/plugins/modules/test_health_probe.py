@@ -6,6 +6,7 @@ shows what the module runs, and that the cookie is neither in its arguments nor 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import stat
 import threading
@@ -233,3 +234,97 @@ def test_no_answer_within_start_timeout_names_the_option(run_module):
     result = run_module(health_probe, args)
     assert result["failed"] and "no answer within start_timeout_s=0.5s" in result["msg"]
     assert "more time (start_timeout_s)" in result["msg"] and result["failures"] == 0
+
+
+@pytest.mark.parametrize(
+    "node_name",
+    ["app@h; halt()", "app @h", "'app'@h", "app@h\n-eval halt()", "a$(id)@h", "app@h`id`", "app@@h", "app@"],
+    ids=["semicolon", "space", "quotes", "newline", "command substitution", "backquotes", "two @", "no host"],
+)
+@pytest.mark.parametrize("kind", ["beam", "http"])
+def test_a_node_name_that_is_not_name_at_host_is_refused_before_any_connection(
+    run_module, tmp_path, monkeypatch, fake_epmd, node_name, kind
+):
+    epmd = fake_epmd({"app": 40001})
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".erlang.cookie").write_text(COOKIE)
+    root = fake_release(tmp_path, ANSWER)
+    args = {"kind": kind, "root": str(root), "name": "app", "node_name": node_name, "retries": 0}
+    if kind == "http":
+        args.update(url="http://127.0.0.1:1/health", release_version="1.0.0")
+    result = run_module(health_probe, args)
+    assert result["failed"] and result["msg"].startswith(f"Invalid node_name: node name {node_name!r} ")
+    assert "is not name@host with letters, digits, '_' and '-'" in result["msg"]
+    assert "give the node's full name with node_name. Nothing was probed." in result["msg"]
+    assert not (tmp_path / "argv").exists() and epmd.requests == 0 and "attempts" not in result
+
+
+def test_a_valid_node_name_is_used_as_given(run_module, tmp_path, monkeypatch, fake_epmd):
+    fake_epmd({"app": 40001})
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".erlang.cookie").write_text(COOKIE)
+    root = fake_release(tmp_path, ANSWER)
+    args = {"kind": "beam", "root": str(root), "name": "app", "node_name": "app@localhost"}
+    result = run_module(health_probe, args)
+    assert not result.get("failed"), result
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[3] == "-sname" and any("app@localhost" in a for a in argv)
+
+
+def raw_server(behave):
+    """A loopback server whose connections behave(stop, conn) serves after reading the request."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def handle(conn):
+        try:
+            conn.recv(4096)
+            behave(stop, conn)
+        except OSError:
+            pass  # the probe gave up
+        finally:
+            conn.close()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _addr = listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/health", stop, listener
+
+
+def flooding(stop, conn):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+    while not stop.is_set():
+        conn.sendall(b"starting " * 8192)
+
+
+@pytest.mark.parametrize(
+    ("behave", "seen"),
+    [
+        (flooding, r"HTTP 200 but the body \(its first 1024 KiB: the rest is not read\) does not match 'ready'"),
+        # The last attempt gets what is left of timeout_s, at most attempt_timeout_s.
+        (lambda stop, _conn: stop.wait(10), r"no complete answer within 0\.\d{1,2}s \(attempt_timeout_s\)"),
+    ],
+    ids=["endless body", "no answer"],
+)
+def test_a_flooding_or_silent_server_ends_the_probe_within_its_timeout(run_module, behave, seen):
+    url, stop, listener = raw_server(behave)
+    try:
+        started = time.monotonic()
+        args = {"kind": "http", "url": url, "body_regex": "ready", "attempt_timeout_s": 0.5, "timeout_s": 1}
+        result = run_module(health_probe, dict(args, interval_s=0.1, retries=10))
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        listener.close()
+    assert result["failed"] and elapsed < 1 + 1
+    assert re.fullmatch(f"GET {re.escape(url)}: {seen}", result["last_error"])
+    assert f"http probe of {url} failed" in result["msg"]

@@ -196,3 +196,37 @@ def test_a_dripping_socket_is_bounded_by_socket_timeout(lb):
     assert time.monotonic() - started < 2
     assert result["failed"] and "within 0.5s" in result["msg"] and not result["changed"]
     assert "or raise socket_timeout_s." in result["msg"]  # the option's name, as documented
+
+
+def test_a_state_refused_after_the_weight_was_set_reports_the_change_and_fails(lb):
+    """HAProxy takes the weight, then refuses the state: the weight did change (changed), the message says
+    what changed, what was refused with HAProxy's answer, and what was not tried."""
+    fake, run = lb()
+    answer_one = fake.answer_one
+
+    def refuse_states(command):
+        if command.startswith("set server") and " state " in command:
+            fake.commands.append(command)
+            return "Cannot change the state of a server tracking another one.\n"
+        return answer_one(command)
+
+    fake.answer_one = refuse_states
+    result = run(server="node1", backend=["beam_nodes", "beam_nodes"], state="drain", weight=5)
+    assert result["failed"] and result["changed"]
+    assert fake.set_commands == ["set server beam_nodes/node1 weight 5", "set server beam_nodes/node1 state drain"]
+    assert "HAProxy refused `set server beam_nodes/node1 state drain`" in result["msg"]
+    assert ": Cannot change the state of a server tracking another one." in result["msg"]
+    assert "(changed: beam_nodes/node1 weight 1 -> 5; refused: beam_nodes/node1 state ready -> drain)" in result["msg"]
+    assert "nothing changed" not in result["msg"]
+
+
+def test_a_refusal_in_the_first_backend_lists_what_was_not_tried_in_the_others(lb, fake_server):
+    fake, run = lb({"http": {"n1": fake_server(admin=1)}, "ws": {"n1": fake_server(admin=1)}})
+    answer_one = fake.answer_one
+    fake.answer_one = lambda command: "No such server.\n" if command.endswith("state ready") else answer_one(command)
+    result = run(server="n1", state="ready", weight=10)
+    assert result["failed"] and result["changed"]
+    assert result["msg"].endswith(
+        ": No such server. (changed: http/n1 weight 1 -> 10; refused: http/n1 state maint -> ready; "
+        "not tried: ws/n1 weight 1 -> 10, ws/n1 state maint -> ready)"
+    )
