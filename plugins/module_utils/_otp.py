@@ -207,10 +207,12 @@ class Node:
         cookie: str | None = None,
         cookie_file: str | None = None,
         node_name: str | None = None,
+        timeout_option: str = "timeout_s",
     ) -> None:
         self.module = module
         self.release = release
         self.timeout = timeout
+        self.timeout_option = timeout_option  # the module option timeout comes from, for messages
         self.name_flag, self.name = release.node_name(node_name) if node_name else release.node_name()
         self.vm_args = _dist.vm_args_in_use(release.path, release.versions())
         try:
@@ -319,8 +321,12 @@ class Node:
         short, _sep, host = self.name.partition("@")
         port = _dist.epmd_port()
         try:
-            names = _dist.epmd_names(host, port, timeout=min(2.0, self.timeout))
+            names = _dist.epmd_names(host, port, timeout=min(2.0, self.timeout), option=self.timeout_option)
         except OSError as exc:
+            if not getattr(exc, "errno", None):
+                # Something listens on the epmd port but answers too slowly or too much: say that, not
+                # that no node runs (a node may well run behind an overloaded host).
+                return f"node {self.name}: {exc}; whether the node runs is not known"
             return (
                 f"node {self.name}: epmd at {host}:{port} does not answer "
                 f"({getattr(exc, 'strerror', None) or exc}), so no node with distribution runs on {host}: "

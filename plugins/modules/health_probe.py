@@ -354,7 +354,14 @@ def make_node(module: AnsibleModule) -> Node:
         )
     protect_cookies(module, release)
     try:
-        node = Node(module, release, timeout=p["attempt_timeout_s"], cookie=p["cookie"], cookie_file=p["cookie_file"])
+        node = Node(
+            module,
+            release,
+            timeout=p["attempt_timeout_s"],
+            cookie=p["cookie"],
+            cookie_file=p["cookie_file"],
+            timeout_option="attempt_timeout_s",
+        )
     except OtpError as exc:
         module.fail_json(msg=f"Cannot address the node of release {p['name']}: {exc}. Set node_name.")
     return node

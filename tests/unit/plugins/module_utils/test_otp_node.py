@@ -127,6 +127,24 @@ def test_epmd_silent_or_without_the_name_stops_before_any_erl(tmp_path, home, fa
     assert not (seen / "argv").exists()
 
 
+
+def test_a_silent_epmd_port_is_reported_as_such_naming_the_option(tmp_path, home, monkeypatch):
+    """Something listens on the epmd port but never answers: the reason says so and names the module
+    option the wait came from; it does not claim that no node runs."""
+    rel, seen = release(tmp_path)
+    with socket.socket() as listener:
+        listener.bind(("", 0))
+        listener.listen(4)  # connections complete in the kernel; nothing is ever sent back
+        monkeypatch.setenv("ERL_EPMD_PORT", str(listener.getsockname()[1]))
+        module = FakeModule()
+        state = Node(module, rel, timeout=1, timeout_option="attempt_timeout_s").status()
+    reason = state["unreachable_reason"]
+    assert not state["up"] and module.calls == []
+    assert "did not answer in full within 1 s (from attempt_timeout_s)" in reason
+    assert reason.endswith("whether the node runs is not known")
+    assert "no node with distribution runs" not in reason
+    assert not (seen / "argv").exists()
+
 def test_no_cookie_found_says_where_it_looked(tmp_path, home, fake_epmd):
     fake_epmd({"app": 40001})
     rel, _seen = release(tmp_path, vm_args="-sname app\n")
