@@ -127,7 +127,6 @@ def test_epmd_silent_or_without_the_name_stops_before_any_erl(tmp_path, home, fa
     assert not (seen / "argv").exists()
 
 
-
 def test_a_silent_epmd_port_is_reported_as_such_naming_the_option(tmp_path, home, monkeypatch):
     """Something listens on the epmd port but never answers: the reason says so and names the module
     option the wait came from; it does not claim that no node runs."""
@@ -144,6 +143,7 @@ def test_a_silent_epmd_port_is_reported_as_such_naming_the_option(tmp_path, home
     assert reason.endswith("whether the node runs is not known")
     assert "no node with distribution runs" not in reason
     assert not (seen / "argv").exists()
+
 
 def test_no_cookie_found_says_where_it_looked(tmp_path, home, fake_epmd):
     fake_epmd({"app": 40001})
