@@ -27,20 +27,22 @@ from ansible_collections.beamops.deploy.plugins.module_utils import _dist, _edp,
 RESULT_MARKER = "BEAMOPS-RESULT"
 NODEDOWN = "beamops_nodedown"
 NOT_SENT = object()  # a question the own connection could not deliver (nothing ran on the node)
-_SMALL_LIMIT = 1024 * 1024  # start script, start_erl.data, relup, the hot upgrade record: far below it
+_SMALL_LIMIT = 1024 * 1024  # start script, start_erl.data, the hot upgrade record: far below it
+# A relup lists instructions per changed module, both ways: a large system's stays well below this.
+_RELUP_LIMIT = 32 * 1024 * 1024
 
 
 class OtpError(Exception):
     """A call to the node could not be made or its answer not read."""
 
 
-def read_small(path: str, errors: str = "strict") -> str | None:
+def read_small(path: str, errors: str = "strict", limit: int = _SMALL_LIMIT) -> str | None:
     """The text of a small file of a release tree; None when it is missing or cannot be read.
 
     A FIFO, device or directory in its place is never read (the read would block, or never end):
     OtpError, naming the file and what to do."""
     try:
-        return _fs.read_text(path, _SMALL_LIMIT, errors=errors)
+        return _fs.read_text(path, limit, errors=errors)
     except _fs.UnsafeFile as exc:
         raise OtpError(str(exc)) from None
     except (OSError, UnicodeDecodeError):
@@ -146,7 +148,7 @@ class ReleaseRoot:
         if tarball and os.path.isfile(tarball):
             return relup_from_tarball(tarball, version)
         path = os.path.join(self.path, "releases", version, "relup")
-        text = read_small(path) if os.path.exists(path) else None
+        text = read_small(path, limit=_RELUP_LIMIT) if os.path.exists(path) else None
         if text is not None:
             return text
         raise OtpError(

@@ -257,3 +257,19 @@ def test_otp_the_release_tree_still_reads(tmp_path):
     assert rel.versions() == ["1.0.0", "1.1.0"]
     assert _otp.relup_sources(rel.relup_text("1.1.0", None))[1] == ["1.0.0"]
     assert rel.read_record() == {}
+
+
+def test_otp_a_large_relup_is_read_a_runaway_one_refused(tmp_path):
+    """A relup of a large system (thousands of changed modules, instructions both ways) runs to
+    megabytes: it is read whole; only one past the relup cap is refused, naming the file."""
+    tree = otp_tree(tmp_path)
+    relup = tree / "releases" / "1.1.0" / "relup"
+    steps = ",".join(f'{{load_object_code,{{app,"1.1.0",[mod_{i}]}}}}' for i in range(60000))
+    relup.write_text(f'{{"1.1.0", [{{"1.0.0", [], [{steps}]}}], []}}.\n')
+    assert relup.stat().st_size > 2 * 1024 * 1024
+    rel = _otp.ReleaseRoot(str(tree), "app")
+    assert _otp.relup_sources(rel.relup_text("1.1.0", None))[1] == ["1.0.0"]
+    with open(relup, "ab") as handle:
+        handle.truncate(_otp._RELUP_LIMIT + 1)
+    with pytest.raises(_otp.OtpError, match="is larger than"):
+        rel.relup_text("1.1.0", None)
