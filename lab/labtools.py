@@ -329,9 +329,12 @@ def scenario_dir(test_file: str) -> Path:
     return Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(test_file).resolve().parents[1]))
 
 
-def run_playbook(playbook: str, inventory: Path, extra_vars: dict, timeout: float = 900) -> subprocess.CompletedProcess:
-    """ansible-playbook of this collection (e.g. beamops.deploy.rolling) against the lab."""
-    argv = ["ansible-playbook", "-i", str(inventory), playbook, "-e", json.dumps(extra_vars)]
+def run_playbook(
+    playbook: str, inventory: Path, extra_vars: dict, timeout: float = 900, options: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """ansible-playbook of this collection (e.g. beamops.deploy.rolling) against the lab; options are
+    more command-line options (--check, --diff ...)."""
+    argv = ["ansible-playbook", "-i", str(inventory), playbook, *options, "-e", json.dumps(extra_vars)]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, env=playbook_env())
 
 

@@ -57,6 +57,34 @@ def current_link(node, app):
     return labtools.current_link(node, f"/opt/{app}")
 
 
+def test_check_mode_prints_the_plan_and_changes_nothing(inventory, workdir):
+    """`--check --diff`, the habit of every Ansible user before a change: a plan line per node (what runs,
+    what it becomes, how, what leaves rotation), and no node, lock or member changed."""
+    before = labtools.app_state()
+    report = workdir / "rolling-check.json"
+    result = labtools.run_playbook(
+        "beamops.deploy.rolling",
+        inventory,
+        labtools.deploy_vars("rolling", "1.1.0", rolling_report_path=str(report)),
+        options=("--check", "--diff"),
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    for node in labtools.NODES:
+        plan = f"plan: {node} (batch {node}): 1.0.0 -> 1.1.0 by cold upgrade (switch current, restart systemd"
+        assert plan in result.stdout, result.stdout[-3000:]
+        assert f"member {node} of beam_nodes leaves rotation on {labtools.LB} for its batch" in result.stdout
+        assert current_link(node, ERLANG) == "releases/1.0.0"
+        assert labtools.node_get(node, "/")["version"] == "1.0.0"
+        for path in ("releases/1.1.0", ".beamops/deploy.lock", ".beamops/drained.json"):
+            assert not labtools.path_exists(node, f"/opt/{ERLANG}/{path}"), path
+    # The same OS process on every node (no restart), every member still in rotation, no report written.
+    assert {n: pid for n, (pid, _count) in labtools.app_state().items()} == {
+        n: pid for n, (pid, _count) in before.items()
+    }
+    assert set(labtools.admin_states().values()) == {"ready"}
+    assert not report.exists()
+
+
 def test_rolling_cold_deploy_keeps_every_request(inventory, workdir):
     report = workdir / "rolling-1.1.0.json"
     result, load = deploy_under_load(
