@@ -259,16 +259,23 @@ def http_check(
             status = response.code if isinstance(response, urllib.error.HTTPError) else response.status
             chunks: list[bytes] = []
             size = 0
+            matched = False
+            # read1 hands over what has arrived; read(n) would wait for all n bytes or the end.
+            read = getattr(response, "read1", None) or response.read
             while size < limit:
                 if time.monotonic() >= deadline:
                     raise no_answer(f"{method} {shown}", timeout)
-                chunk = response.read(min(8192, limit - size))
+                chunk = read(min(65536, limit - size))
                 if not chunk:
                     break
                 chunks.append(chunk)
                 size += len(chunk)
+                # A body that matches is judged at once: a stream (events, long poll) never ends.
+                if body_regex and re.search(body_regex, b"".join(chunks).decode("utf-8", "replace")):
+                    matched = True
+                    break
             # One byte more tells a body cut at the limit from one that ends there.
-            cut = bool(body_regex) and size >= limit and bool(response.read(1))
+            cut = bool(body_regex) and not matched and size >= limit and bool(response.read(1))
             return status, b"".join(chunks), response.headers, cut
         except (OSError, http.client.HTTPException) as exc:
             if timed_out(exc):

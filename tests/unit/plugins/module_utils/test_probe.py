@@ -344,6 +344,19 @@ def test_an_endless_body_is_read_up_to_the_limit_only(raw_http):
     assert BODY_LIMIT == 1024 * 1024
 
 
+def streaming_body(stop, conn):
+    """An endpoint that answers and keeps the connection open (an event stream, a long poll)."""
+    conn.sendall(HEADERS_200 + b"status: ok\n" + b"." * 70000)
+    stop.wait(30)
+
+
+def test_a_body_that_matches_is_judged_at_once_though_it_never_ends(raw_http):
+    url = raw_http(streaming_body)
+    started = time.monotonic()
+    assert http_check(url, 3, body_regex="status: ok") == {"status": 200}
+    assert time.monotonic() - started < 1
+
+
 def test_a_dripping_body_ends_at_attempt_timeout_s(raw_http):
     url = raw_http(dripping_body)
     started = time.monotonic()
