@@ -272,14 +272,19 @@ def vm_args_in_use(release_path: str, versions: list[str]) -> VmArgs:
             base = os.path.join(rel_dir, "vm.args")
         candidates.extend(((base, False), (base + ".src", True)))
     candidates.append((os.path.join(release_path, "releases", "vm.args"), False))
+    denied = None
     for path, unsubstituted in candidates:
         if not _present(path):
             continue
         try:
             return VmArgs(path, read_args_file(path), unsubstituted)
+        except PermissionError as exc:
+            # A vm.args the start script wrote under a strict umask (0600, the node's user): the next
+            # candidate (its vm.args.src) may name the node as well; said only when none can be read.
+            denied = denied or VmArgs(path, [], unsubstituted, cannot_read(path, exc))
         except OSError as exc:
             return VmArgs(path, [], unsubstituted, cannot_read(path, exc))
-    return VmArgs()
+    return denied or VmArgs()
 
 
 def unresolved(value: str) -> bool:

@@ -167,6 +167,21 @@ def test_unreadable_vm_args_says_so_and_by_whom(open_tree):
     assert "become_user" in said and "node_name" in said and "no -sname or -name" not in said
 
 
+def test_unreadable_vm_args_with_a_readable_src_names_the_node(open_tree):
+    """relx writes releases/<vsn>/vm.args from vm.args.src at each start, under the unit's umask (0600
+    with UMask=0077): the readable vm.args.src still names the node for another user."""
+    release = relx(Path(open_tree), vm_args="-sname app_x\n")
+    for part in ("releases", "releases/0.1.0"):
+        os.chmod(os.path.join(open_tree, part), 0o755)
+    vm_args = os.path.join(open_tree, "releases", "0.1.0", "vm.args")
+    with open(vm_args + ".src", "w") as handle:
+        handle.write("-sname app_x\n")
+    os.chmod(vm_args + ".src", 0o644)
+    os.chmod(vm_args, 0o600 if os.geteuid() == 0 else 0)
+    said = as_unprivileged(_dist.discover_node_name, release, "app", ["0.1.0"])
+    assert isinstance(said, tuple) and said[0] == "-sname" and said[1].startswith("app_x@"), said
+
+
 # --- -setcookie is never printed ------------------------------------------------------------------
 
 
