@@ -10,6 +10,7 @@ ProbeFailure with a message that says what was asked, of whom, and what came bac
 
 from __future__ import annotations
 
+import codecs
 import http.client
 import re
 import socket
@@ -260,6 +261,12 @@ def http_check(
             chunks: list[bytes] = []
             size = 0
             matched = False
+            # A body that matches is judged at once: a stream (events, long poll) never ends. Each chunk
+            # is searched from a little before it (a match across chunks), with the whole text before
+            # it in view, so ^ and lookbehinds mean what they mean on the whole body.
+            pattern = re.compile(body_regex) if body_regex else None
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            text = ""
             # read1 hands over what has arrived; read(n) would wait for all n bytes or the end.
             read = getattr(response, "read1", None) or response.read
             while size < limit:
@@ -270,10 +277,12 @@ def http_check(
                     break
                 chunks.append(chunk)
                 size += len(chunk)
-                # A body that matches is judged at once: a stream (events, long poll) never ends.
-                if body_regex and re.search(body_regex, b"".join(chunks).decode("utf-8", "replace")):
-                    matched = True
-                    break
+                if pattern is not None:
+                    start = max(0, len(text) - 4096)
+                    text += decoder.decode(chunk)
+                    if pattern.search(text, start):
+                        matched = True
+                        break
             # One byte more tells a body cut at the limit from one that ends there.
             cut = bool(body_regex) and not matched and size >= limit and bool(response.read(1))
             return status, b"".join(chunks), response.headers, cut

@@ -355,6 +355,9 @@ def test_a_body_that_matches_is_judged_at_once_though_it_never_ends(raw_http):
     started = time.monotonic()
     assert http_check(url, 3, body_regex="status: ok") == {"status": 200}
     assert time.monotonic() - started < 1
+    # ^ is the body's start, not a chunk's: the dots after the first line never match "^\.".
+    with pytest.raises(ProbeFailure, match="no complete answer within 1s"):
+        http_check(url, 1, body_regex=r"^\.")
 
 
 def test_a_dripping_body_ends_at_attempt_timeout_s(raw_http):
