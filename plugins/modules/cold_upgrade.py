@@ -171,12 +171,12 @@ previous:
   type: str
   sample: 1.0.0
 switched:
-  description: Whether C(current) was switched.
+  description: Whether C(current) was switched (in check mode, would be).
   returned: always
   type: bool
   sample: true
 restarted:
-  description: Whether the unit was restarted.
+  description: Whether the unit was restarted (in check mode, would be).
   returned: always
   type: bool
   sample: true
