@@ -5,7 +5,8 @@
 Every change to a release root goes through ReleaseManager: it takes the root's lock, removes what
 killed runs left, plans the difference (unpack, rename a hot-upgraded tree, switch ``current``,
 stage, remove, prune), applies it step by step with an undo for each, and writes the history last.
-The release module is its thin front; cold_upgrade switches through it before its restart. The
+The release module is its thin front; cold_upgrade switches through it before its restart.
+rollback_plan reads where a node returns in a fleet rollback (release_info returns it). The
 layout and the primitives (atomic writes, the lock, the history's format) are in _release.
 This is a private module_utils file: its interface may change without notice.
 """
@@ -13,11 +14,12 @@ This is a private module_utils file: its interface may change without notice.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Callable
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _release, _tar
+from ansible_collections.beamops.deploy.plugins.module_utils import _fs, _release, _tar
 
 
 class ApplyError(Exception):
@@ -406,3 +408,113 @@ class ReleaseManager:
         if sha:
             self.result["sha256"] = sha
         return self.result
+
+
+# --- the fleet rollback's plan of one node ---------------------------------------------------------
+
+
+def read_json_object(path: str) -> tuple[dict, str]:
+    """(the JSON object at path, or {} when there is none or it is damaged; why it was refused, or "").
+
+    A FIFO, a device or a file over the cap in its place is refused, never read (_fs)."""
+    try:
+        data = json.loads(_fs.read_text(path, limit=16 * 1024 * 1024))
+    except _fs.UnsafeFile as exc:
+        return {}, str(exc)
+    except (OSError, ValueError):
+        return {}, ""
+    return (data if isinstance(data, dict) else {}), ""
+
+
+def release_tree(root: str) -> str:
+    """The release tree a cold start uses: current's target, else the root itself (a plain release dir)."""
+    current = os.path.join(root, "current")
+    return os.path.realpath(current) if os.path.lexists(current) else root
+
+
+def rollback_plan(root: str, info: dict, bad: str, method: str = "auto", to: str = "", report_before: str = "") -> dict:
+    """The plan of plan_rollback from the node's own files: action (rollback or leave), target, method,
+    source, reason, knows_bad, problem."""
+    info = {"root": root, **info}
+    history, refused = read_json_object(os.path.join(root, ".beamops", "history.json"))
+    record, refused_record = read_json_object(os.path.join(release_tree(root), "releases", ".beamops-hot-upgrade.json"))
+    out = plan_rollback(info, history, record, bad, method, to, report_before)
+    if refused or refused_record:
+        out["problem"] = refused or refused_record
+    return out
+
+
+def plan_rollback(
+    info: dict, history: dict, record: dict, bad: str, method: str = "auto", to: str = "", report_before: str = ""
+) -> dict:
+    """Where a node on version BAD returns to, from what release_info saw (INFO: current, previous,
+    installed, node, root), the deploy history, the hot upgrade record, and the user's settings."""
+    node = info.get("node") or {}
+    running = node.get("running_version") or ""
+    permanent = node.get("permanent_version") or running
+    current = info.get("current") or ""
+    installed = info.get("installed") or []
+    known = {r.get("version"): r.get("status") for r in node.get("releases") or [] if isinstance(r, dict)}
+    versions = history.get("versions") if isinstance(history.get("versions"), dict) else {}
+    knows_bad = bad in versions or bad in installed or bad in known or history.get("previous") == bad
+    out = {"action": "leave", "target": "", "method": "", "source": "", "reason": "", "knows_bad": knows_bad}
+    out["problem"] = ""
+    damaged = next(((v, r) for v, r in versions.items() if not isinstance(r, dict)), None)
+    if damaged:
+        path = os.path.join(info.get("root") or "<root>", ".beamops", "history.json")
+        out["problem"] = (
+            f"{path} is damaged: the record of version {damaged[0]} under versions is {json.dumps(damaged[1])}, "
+            "not a map: move the file aside (the release module starts a new one) and name the version to "
+            "return to with rolling_rollback_to=<version>"
+        )
+        return out
+    if not node.get("up"):
+        out["problem"] = "its node does not run: start it first, a rollback probes the node it returns"
+        return out
+    if bad not in (running, current):
+        out["reason"] = f"runs {running or 'nothing'} (current {current or 'none'}), not {bad}: left alone"
+        return out
+    out["action"] = "rollback"
+    hot_from = (versions.get(bad) or {}).get("hot_upgraded_from")
+    record_from = record.get("from_version") if record.get("version") == bad else None
+    installed_hot = running == bad and permanent != bad
+    if method == "auto":
+        method = "hot" if (hot_from or record_from or installed_hot) and running == bad else "cold"
+    out["method"] = method
+    previous = history.get("previous")
+    if to:
+        target, source = to, "rolling_rollback_to"
+    elif method == "hot" and installed_hot:
+        target, source = permanent, "the permanent release (never made permanent)"
+    elif method == "hot" and record_from:
+        target, source = record_from, "the node's hot upgrade record"
+    elif method == "hot" and hot_from:
+        target, source = hot_from, "the node's history"
+    elif method == "cold" and previous and previous != bad:
+        target, source = previous, "the node's history"
+    elif report_before and report_before not in ("none", bad):
+        target, source = report_before, "the deploy's report"
+    else:
+        target, source = "", ""
+    out["target"], out["source"] = target, source
+    if not target:
+        out["problem"] = (
+            f"the version it ran before {bad} is unknown (its history names no previous version other than {bad})"
+            ": name it with rolling_rollback_to=<version>, or give the deploy's JSON report with"
+            " rolling_rollback_report=<path>"
+        )
+    elif target == bad:
+        out["problem"] = f"the version to return to is {bad} itself: fix rolling_rollback_to or rolling_version"
+    elif method == "cold" and target not in installed:
+        out["problem"] = (
+            f"{target} is not unpacked under {info.get('root') or 'the root'}/releases (unpacked: "
+            f"{', '.join(installed) or 'none'}): deploy {target} with beamops.deploy.rolling and rolling_src, "
+            "or name an unpacked version with rolling_rollback_to"
+        )
+    elif method == "hot" and target not in known:
+        out["problem"] = (
+            f"release_handler of the node does not know {target} (it knows "
+            f"{', '.join(f'{v} {s}' for v, s in known.items()) or 'nothing'}): roll back cold with "
+            "rolling_rollback_method=cold, or name a version it knows with rolling_rollback_to"
+        )
+    return out

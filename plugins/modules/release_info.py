@@ -47,6 +47,29 @@ options:
         such as a probe between a hot upgrade's install and C(make_permanent).
     type: bool
     default: true
+  rollback_of:
+    description:
+      - A version to leave. With it, RV(rollback_plan) says where this node returns to (the fleet rollback's plan
+        of one node), from what the module read, the node's history (C(previous), and where a hot upgrade came
+        from), the record C(hot_upgrade) keeps, and the options below. It reads only.
+    type: str
+  rollback_method:
+    description:
+      - With O(rollback_of), V(cold) (switch and restart), V(hot) (release_handler), or V(auto) (V(hot) when the
+        node reached O(rollback_of) by a hot upgrade, else V(cold)).
+    type: str
+    choices: [auto, cold, hot]
+    default: auto
+  rollback_to:
+    description: With O(rollback_of), the version to return to, named by the user (it wins over the history).
+    type: str
+    default: ''
+  rollback_report_before:
+    description:
+      - With O(rollback_of), the version a deploy's report says this node ran before, used when its own history
+        does not say.
+    type: str
+    default: ''
 extends_documentation_fragment:
   - beamops.deploy.node
   - beamops.deploy.attributes
@@ -76,6 +99,13 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: myapp_info.cold_restart_boots_running
     fail_msg: "{{ myapp_info.warnings_text }}"
+
+- name: Where would this node return if 1.1.0 were rolled back
+  beamops.deploy.release_info:
+    name: myapp
+    root: /opt/myapp
+    rollback_of: "1.1.0"
+  register: myapp_plan
 """
 
 RETURN = r"""
@@ -180,6 +210,16 @@ warnings_text:
   returned: always
   type: str
   sample: ""
+rollback_plan:
+  description:
+    - With O(rollback_of), where this node returns to. V(action) is V(rollback) or V(leave) (the node does not run
+      that version), with V(target) (the version), V(method) (V(cold) or V(hot)), V(source) (what said so),
+      V(reason) (why it is left alone), V(knows_bad) (whether the node runs or ever ran O(rollback_of)), and
+      V(problem) (why it cannot be rolled back, with the option that fixes it; empty when it can).
+  returned: with O(rollback_of)
+  type: dict
+  sample: {action: rollback, target: 1.0.0, method: cold, source: "the node's history", reason: "",
+           knows_bad: true, problem: ""}
 """
 
 import json
@@ -187,7 +227,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _fs, _release
+from ansible_collections.beamops.deploy.plugins.module_utils import _fs, _node_state, _release
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec, seconds_option
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 
@@ -261,7 +301,7 @@ def gather(module: AnsibleModule) -> dict:
     if module.params["drift_warnings"]:
         for text in warnings:
             module.warn(text)
-    return {
+    result = {
         "changed": False,
         "installed": installed,
         "current": current,
@@ -273,6 +313,12 @@ def gather(module: AnsibleModule) -> dict:
         "cold_restart_boots_running": boots_running,
         "warnings_text": "; ".join(warnings),
     }
+    p = module.params
+    if p["rollback_of"]:
+        result["rollback_plan"] = _node_state.rollback_plan(
+            root, result, p["rollback_of"], p["rollback_method"], p["rollback_to"], p["rollback_report_before"]
+        )
+    return result
 
 
 def main() -> None:
@@ -282,6 +328,10 @@ def main() -> None:
             "root": {"type": "path", "required": True},
             "timeout_s": seconds_option("timeout", "int", 30),
             "drift_warnings": {"type": "bool", "default": True},
+            "rollback_of": {"type": "str"},
+            "rollback_method": {"type": "str", "default": "auto", "choices": ["auto", "cold", "hot"]},
+            "rollback_to": {"type": "str", "default": ""},
+            "rollback_report_before": {"type": "str", "default": ""},
             **node_argument_spec(),
         },
         supports_check_mode=True,

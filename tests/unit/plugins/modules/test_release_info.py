@@ -97,3 +97,25 @@ def test_a_node_without_release_handler_is_read_from_its_boot_script_without_a_p
     assert node["up"] and node["running_version"] == "0.1.0" and node["permanent_version"] is None
     assert "release_handler" in node["rpc_errors"]
     assert "not yet permanent" not in result["warnings_text"], result["warnings_text"]
+
+
+def test_release_info_plans_a_rollback_with_rollback_of(run_module, tmp_path, monkeypatch, fake_epmd):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    fake_epmd({"stockex": 40001})
+    root = mix_release(tmp_path)
+    (root / ".beamops").mkdir()
+    (root / ".beamops" / "history.json").write_text(json.dumps({"format": 1, "previous": "0.0.9", "versions": {}}))
+    plain = run_module(release_info, {"name": "stockex", "root": str(root)})
+    assert "rollback_plan" not in plain
+    result = run_module(release_info, {"name": "stockex", "root": str(root), "rollback_of": "0.1.0"})
+    plan = result["rollback_plan"]
+    assert (plan["action"], plan["method"], plan["target"], plan["source"]) == (
+        "rollback",
+        "cold",
+        "0.0.9",
+        "the node's history",
+    )
+    # 0.0.9 is not unpacked: refused, naming the fix; rollback_to names another version.
+    assert "0.0.9 is not unpacked" in plan["problem"]
+    left = run_module(release_info, {"name": "stockex", "root": str(root), "rollback_of": "2.0.0"})
+    assert left["rollback_plan"]["action"] == "leave" and not left["rollback_plan"]["knows_bad"]

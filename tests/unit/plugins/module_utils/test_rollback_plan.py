@@ -1,20 +1,19 @@
 # Copyright: (c) 2026, beamops.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The fleet rollback's plan of one node (roles/rolling/files/rollback_plan.py), run as the role runs
-it: `python3 -c <script> ROOT BAD METHOD TO REPORT_BEFORE INFO` on the node, one JSON object printed."""
+"""The fleet rollback's plan of one node (_node_state.rollback_plan, which release_info returns with
+rollback_of), on a temporary root."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-SCRIPT = (Path(__file__).resolve().parents[2] / "roles" / "rolling" / "files" / "rollback_plan.py").read_text()
+from ansible_collections.beamops.deploy.plugins.module_utils import _node_state
 
 
 def info(running, current=None, installed=("1.0.0", "1.1.0"), permanent=None, releases=None, up=True) -> dict:
@@ -32,14 +31,16 @@ def info(running, current=None, installed=("1.0.0", "1.1.0"), permanent=None, re
 
 
 def plan(root: Path, bad: str, node: dict, method="auto", to="", report_before="", timeout=None) -> dict:
-    run = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(root), bad, method, to, report_before, json.dumps(node)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=timeout,
+    """The plan, computed in a thread that must end within timeout (a read that blocks would not)."""
+    got = {}
+    worker = threading.Thread(
+        target=lambda: got.update(_node_state.rollback_plan(str(root), node, bad, method, to, report_before)),
+        daemon=True,
     )
-    return json.loads(run.stdout)
+    worker.start()
+    worker.join(timeout)
+    assert not worker.is_alive(), "the plan did not end"
+    return json.loads(json.dumps(got))
 
 
 def history(root: Path, previous, versions=None) -> None:
