@@ -14,8 +14,10 @@ This is a private module_utils file: its interface may change without notice.
 from __future__ import annotations
 
 import contextlib
+import grp
 import json
 import os
+import pwd
 import time
 from collections.abc import Callable
 
@@ -408,6 +410,62 @@ class ReleaseManager:
         if sha:
             self.result["sha256"] = sha
         return self.result
+
+
+# --- who runs the release ------------------------------------------------------------------------------
+
+
+def read_identity(root: str, name: str) -> dict:
+    """Who runs the release under ROOT and how it is started: the record the node role wrote
+    (<root>/.beamops/node.json: user, group, home, service_manager, service_name, http_port), else the
+    owner of the root, started by a manager found later (``auto``). ``recorded`` says which.
+
+    Raises FileNotFoundError when ROOT does not exist."""
+    record, _refused = read_json_object(os.path.join(root, ".beamops", "node.json"))
+    if record.get("user"):
+        identity = {key: value for key, value in record.items() if isinstance(value, (str, int))}
+        identity.setdefault("service_manager", "auto")
+        identity.setdefault("service_name", name)
+        identity.setdefault("group", "")
+        identity["recorded"] = True
+    else:
+        st = os.stat(root)
+        identity = {
+            "user": _user_name(st.st_uid),
+            "group": _group_name(st.st_gid),
+            "service_manager": "auto",
+            "service_name": name,
+            "recorded": False,
+        }
+    if not identity.get("home"):
+        try:
+            identity["home"] = pwd.getpwnam(str(identity["user"])).pw_dir
+        except KeyError:
+            identity["home"] = ""
+    return identity
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def as_node_user(user: str | None, home: str | None = None) -> None:
+    """Run as root for a node of USER: that user's ~/.erlang.cookie is the one tried (_dist reads HOME).
+
+    Raises KeyError for a user this host does not have."""
+    if not user or os.geteuid() != 0 or user == "root":
+        return
+    os.environ["HOME"] = home or pwd.getpwnam(user).pw_dir
 
 
 # --- the fleet rollback's plan of one node ---------------------------------------------------------

@@ -200,15 +200,13 @@ release:
   sample: {node: myapp@node1, release_version: 1.1.0, permanent_version: 1.1.0}
 """
 
-import os
-import pwd
 import re
 import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _release
+from ansible_collections.beamops.deploy.plugins.module_utils import _node_state, _release
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import (
     DistError,
     flag_for_given_name,
@@ -292,12 +290,10 @@ class ColdUpgrade:
             except DistError as exc:
                 self.module.fail_json(msg=f"Invalid node_name: {exc}. Nothing was changed.")
         user = p["node_user"] or p["owner"]
-        if user and os.geteuid() == 0:
-            try:
-                # The node's user's ~/.erlang.cookie, when the module runs as root (_dist reads HOME).
-                os.environ["HOME"] = pwd.getpwnam(user).pw_dir
-            except KeyError:
-                self.module.fail_json(msg=f"Invalid node_user: no user {user} on this host. Nothing was changed.")
+        try:
+            _node_state.as_node_user(user)
+        except KeyError:
+            self.module.fail_json(msg=f"Invalid node_user: no user {user} on this host. Nothing was changed.")
 
     def node(self) -> Node:
         p = self.p

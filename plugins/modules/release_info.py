@@ -47,6 +47,12 @@ options:
         such as a probe between a hot upgrade's install and C(make_permanent).
     type: bool
     default: true
+  node_user:
+    description:
+      - The user the node runs as, when the module runs as root. Its C(~/.erlang.cookie) is the one tried (after
+        the release's own cookie sources), not root's.
+      - Defaults to the user RV(identity) names. Run as another user than root, the module tries its own.
+    type: str
   rollback_of:
     description:
       - A version to leave. With it, RV(rollback_plan) says where this node returns to (the fleet rollback's plan
@@ -210,6 +216,14 @@ warnings_text:
   returned: always
   type: str
   sample: ""
+identity:
+  description:
+    - Who runs the release and how it is started. The record the P(beamops.deploy.node#role) role wrote in
+      C(<root>/.beamops/node.json) (V(recorded) true), else the owner of O(root) with V(service_manager) V(auto).
+  returned: always
+  type: dict
+  sample: {user: myapp, group: myapp, home: /home/myapp, service_manager: systemd, service_name: myapp,
+           recorded: true}
 rollback_plan:
   description:
     - With O(rollback_of), where this node returns to. V(action) is V(rollback) or V(leave) (the node does not run
@@ -267,6 +281,12 @@ def gather(module: AnsibleModule) -> dict:
         installed = installed_versions(root, name)
     except ValueError as exc:
         module.fail_json(msg=f"release {name}: {exc}")
+    identity = _node_state.read_identity(root if os.path.isdir(root) else release.path, name)
+    user = module.params["node_user"] or str(identity["user"])
+    try:
+        _node_state.as_node_user(user, None if module.params["node_user"] else identity.get("home"))
+    except KeyError:
+        module.fail_json(msg=f"Invalid node_user: no user {user} on this host.")
     current_link = os.path.join(root, "current")
     try:
         # A FIFO or device in place of bin/<name> or start_erl.data is refused (OtpError), never read.
@@ -312,6 +332,7 @@ def gather(module: AnsibleModule) -> dict:
         "node": node,
         "cold_restart_boots_running": boots_running,
         "warnings_text": "; ".join(warnings),
+        "identity": identity,
     }
     p = module.params
     if p["rollback_of"]:
@@ -328,6 +349,7 @@ def main() -> None:
             "root": {"type": "path", "required": True},
             "timeout_s": seconds_option("timeout", "int", 30),
             "drift_warnings": {"type": "bool", "default": True},
+            "node_user": {"type": "str"},
             "rollback_of": {"type": "str"},
             "rollback_method": {"type": "str", "default": "auto", "choices": ["auto", "cold", "hot"]},
             "rollback_to": {"type": "str", "default": ""},
