@@ -40,7 +40,7 @@ notes:
     since the start script then ignores the file), C(-setcookie) in the C(vm.args) the release boots
     with (relx), and C(~/.erlang.cookie) of the user the task runs as (P(beamops.deploy.release_info#module) and
     P(beamops.deploy.cold_upgrade#module) run as root take the one of the user the release runs as, their
-    O(node_user)). The first cookie the node
+    C(node_user) option). The first cookie the node
     accepts is used; the result's C(cookie_source) names it (V(cookie), V(cookie_file), V(env_sh),
     V(release_cookie_file), V(vm_args) or V(user_cookie_file)), never its value.
   - >-

@@ -24,8 +24,8 @@ description:
   - Then asks the node once which release it runs (as P(beamops.deploy.release_info#module) does). It must
     be O(version).
   - When C(current) is O(version) already and the node runs it, nothing is restarted. The node is only
-    probed, and RV(changed) is V(false).
-  - A failure after the switch leaves C(current) at O(version) and says so (RV(changed) is V(true)). The
+    probed, and C(changed) is V(false).
+  - A failure after the switch leaves C(current) at O(version) and says so (C(changed) is V(true)). The
     caller rolls back (the rolling role does, with this module towards the version that ran before).
 author:
   - beamops.deploy contributors (@beamops)
