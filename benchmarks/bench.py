@@ -380,6 +380,7 @@ class Bench:
     def playbook(self, variant: str, rep: int, playbook: str, extra_vars: dict, inventory: Path | None = None):
         """ansible-playbook, its output timestamped line by line: batch marks (PLAY headers) and task times."""
         log = self.workdir / f"{variant}-r{rep}.log"
+        calls_file = self.workdir / f"{variant}-r{rep}.calls.json"
         if self.args.serial and variant != "stock":
             widest = max(len(b) for b in batches(self.lab.nodes, self.args.serial))
             extra_vars = dict(extra_vars, beamops_serial=self.args.serial, beamops_max_unavailable=widest)
@@ -389,7 +390,10 @@ class Bench:
             ANSIBLE_NOCOLOR="1",
             ANSIBLE_FORCE_COLOR="0",
             PYTHONUNBUFFERED="1",
-            ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+            ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks,beamops_calls",
+            # The calls that leave the control node, per host and play (callback_plugins/beamops_calls.py).
+            ANSIBLE_CALLBACK_PLUGINS=str(BENCH_DIR / "callback_plugins"),
+            BEAMOPS_CALLS_FILE=str(calls_file),
             # What an operator's ansible.cfg has: a fork per host of the widest batch, and over SSH
             # pipelining with one master connection per host.
             ANSIBLE_FORKS=str(max(5, len(self.lab.nodes) + 1)),
@@ -421,7 +425,10 @@ class Bench:
             per_task[name] = per_task.get(name, 0.0) + end - start
         if not marks:  # a play without batches in its name: one mark at the start
             marks = [(tasks[0][0] if tasks else time.monotonic(), "start")]
-        return marks, {"changed": changed, "tasks_s": {k: round(v, 2) for k, v in per_task.items()}}
+        extra = {"changed": changed, "tasks_s": {k: round(v, 2) for k, v in per_task.items()}}
+        if calls_file.is_file():
+            extra["calls_per_node"] = calls_per_node(json.loads(calls_file.read_text(encoding="utf-8")))
+        return marks, extra
 
     def stock(self, rep: int):
         extra = {
@@ -497,6 +504,11 @@ class Bench:
                 for key in ("wall_s", "per_node_s", "p50_ms", "p99_ms")
             }
             variants[name]["failed"] = int(statistics.median(r["failed"] for r in runs))
+            calls = [r["calls_per_node"] for r in runs if r.get("calls_per_node")]
+            if calls:
+                variants[name]["calls_per_node"] = {
+                    key: int(median([c[key] for c in calls])) for key in ("preflight", "batches", "total")
+                }
             variants[name]["failed_max"] = max(r["failed"] for r in runs)
             variants[name]["runs"] = all_runs
             variants[name]["deploys_failed"] = len(all_runs) - len(runs)
@@ -517,24 +529,42 @@ class Bench:
         }
 
 
+def calls_per_node(counts: dict) -> dict:
+    """The calls that left the control node for the busiest node: in the preflight play, in the batches
+    (drain and ready on each load balancer included), and in all; the per-node figures beside them."""
+    per_node: dict[str, dict[str, int]] = {}
+    for play, hosts in counts.items():
+        phase = "preflight" if "preflight" in play else "batches" if "batch" in play else "other"
+        for host, entry in hosts.items():
+            node = per_node.setdefault(host, {"preflight": 0, "batches": 0, "other": 0})
+            node[phase] += entry["calls"]
+    if not per_node:
+        return {}
+    most = {phase: max(n[phase] for n in per_node.values()) for phase in ("preflight", "batches", "other")}
+    most["total"] = max(sum(n.values()) for n in per_node.values())
+    return {**most, "nodes": per_node}
+
+
 def markdown(results: dict) -> str:
     head = (
         f"Bench of {results['date']}: {results['nodes']} nodes, batches {results['batches']}, "
         f"median of {results['repeat']} run(s), load {results['load']['concurrency']} clients, "
         f"connection {results.get('connection', 'podman')}.\n\n"
-        "| variant | wall s | s per node | failed | p50 ms | p99 ms | x floor |\n"
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        "| variant | wall s | s per node | failed | p50 ms | p99 ms | x floor | calls per node (preflight + batch) |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n"
     )
     rows = []
     for name in VARIANTS:
         v = results["variants"].get(name)
         if v and "error" in v:
-            rows.append(f"| {name} | deploy failed: {v['error'][:80]} | | | | | |")
+            rows.append(f"| {name} | deploy failed: {v['error'][:80]} | | | | | | |")
         elif v:
             ratio = "" if v["ratio_to_floor"] is None else f"{v['ratio_to_floor']:.2f}"
+            c = v.get("calls_per_node")
+            calls = f"{c['preflight']} + {c['batches']}" if c else ""
             rows.append(
                 f"| {name} | {v['wall_s']:.1f} | {v['per_node_s']:.1f} | {v['failed']} | "
-                f"{v['p50_ms']:.0f} | {v['p99_ms']:.0f} | {ratio} |"
+                f"{v['p50_ms']:.0f} | {v['p99_ms']:.0f} | {ratio} | {calls} |"
             )
     return head + "\n".join(rows) + "\n"
 
