@@ -4,9 +4,10 @@
 
 The lab starts with blue (node1, node2) active on 1.0.0 and green (node3) idle in maintenance.
 The tests run in order, each from the state the previous one left: a refused input changes
-nothing; 1.1.0 goes to green and traffic switches with no failed request; a re-run changes
-nothing; `rollback` switches back to blue; a release failing its direct probe never gets traffic
-and its node goes back to the version it ran; a probe through HAProxy failing after the switch
+nothing; `--check` prints the plan and changes nothing (the rollback's too); 1.1.0 goes to
+green and traffic switches with no failed request; a re-run changes nothing; `rollback`
+switches back to blue; a release failing its direct probe never gets traffic and its node
+goes back to the version it ran; a probe through HAProxy failing after the switch
 switches back by itself. Figures go to .build/figures/<lab>-blue_green.json.
 """
 
@@ -30,8 +31,11 @@ LOAD = ("--concurrency", "8", "--slow-ratio", "0.3")
 FIGURES, figures = labtools.scenario_figures("blue_green")
 
 
-def playbook(name: str, version: str | None = None, **extra) -> tuple[subprocess.CompletedProcess, dict | None]:
-    """ansible-playbook beamops.deploy.<name> on this scenario's inventory; returns the run and its report."""
+def playbook(
+    name: str, version: str | None = None, options: tuple = (), **extra
+) -> tuple[subprocess.CompletedProcess, dict | None]:
+    """ansible-playbook beamops.deploy.<name> (with options) on this scenario's inventory; returns the run and
+    its report."""
     report = EPHEMERAL / f"report-{name}.json"
     report.unlink(missing_ok=True)
     extra_vars = {
@@ -50,7 +54,7 @@ def playbook(name: str, version: str | None = None, **extra) -> tuple[subprocess
         extra_vars["blue_green_version"] = version
         extra_vars["blue_green_src"] = f"{labtools.RELEASES_DIR}/{labtools.APP}-{version}.tar.gz"
     extra_vars.update(extra)
-    argv = ["ansible-playbook", "-i", str(INVENTORY), f"beamops.deploy.{name}", "-e", json.dumps(extra_vars)]
+    argv = ["ansible-playbook", *options, "-i", str(INVENTORY), f"beamops.deploy.{name}", "-e", json.dumps(extra_vars)]
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900, check=False)
     (EPHEMERAL / f"last-{name}.log").write_text(run.stdout + run.stderr, encoding="utf-8")
@@ -147,6 +151,32 @@ def test_bad_input_fails_before_any_change():
     assert all(c.get("changed", 0) == 0 for r in runs for c in labtools.recap(r.stdout).values())
 
 
+def test_check_mode_prints_the_plan_and_changes_nothing():
+    """`--check --diff`: the plan (which colour gets the version, which members leave rotation where), and no
+    node, member or report changed."""
+    before, processes = admin_states(), labtools.app_state()
+    run, report = playbook("blue_green", "1.1.0", options=("--check", "--diff"))
+    assert run.returncode == 0, said(run)[-3000:]
+    text = said(run)
+    green = ", ".join(f"{n}: 1.0.0 -> 1.1.0" for n in GREEN)
+    plan = f"plan: {labtools.APP} 1.1.0: deploy to the idle green colour ({green}), probe each of its nodes"
+    assert plan in text, text[-3000:]
+    assert (
+        f"then switch {labtools.LB} from the blue colour ({', '.join(BLUE)} leave rotation) to the green colour "
+        f"({', '.join(GREEN)}), and probe through the load balancers" in text
+    ), text[-3000:]
+    assert "the blue colour keeps 1.0.0 for the rollback" in text
+    assert report is None
+    assert admin_states() == before
+    # The same OS process on every node, never restarted (app_state's counters move: compare the pids).
+    pids = {n: pid for n, (pid, _c) in processes.items()}
+    assert {n: pid for n, (pid, _c) in labtools.app_state().items()} == pids
+    for node in labtools.NODES:
+        assert labtools.current_link(node) == "releases/1.0.0"
+        assert not labtools.path_exists(node, f"{labtools.APP_ROOT}/releases/1.1.0")
+    assert {node_version(n) for n in labtools.NODES} == {"1.0.0"}
+
+
 def test_deploy_switches_to_green_under_load():
     run, report, summary, records, wall0 = under_load("blue_green", "1.1.0")
     FIGURES["deploy_1.1.0"] = load_figures(summary, report)
@@ -189,6 +219,20 @@ def test_rerun_of_the_same_version_changes_nothing():
     _, summary = labtools.run_report(run.stdout)
     assert summary == EPHEMERAL / "report-blue_green.md"
     assert summary.read_text().startswith("# beamops_sample 1.1.0: blue-green deploy, nothing to do")
+
+
+def test_rollback_in_check_mode_prints_the_plan_and_changes_nothing():
+    before = admin_states()
+    run, report = playbook("rollback", options=("--check",))
+    assert run.returncode == 0, said(run)[-3000:]
+    blue = ", ".join(f"{n}: 1.0.0" for n in BLUE)
+    plan = (
+        f"plan: switch {labtools.LB} back from the green colour ({', '.join(GREEN)} leave rotation) to the blue "
+        f"colour ({blue}), after probing each of its nodes"
+    )
+    assert plan in said(run), said(run)[-3000:]
+    assert report is None and admin_states() == before
+    assert colour_states() == {"blue": {"maint"}, "green": {"ready"}}
 
 
 def test_rollback_switches_back_under_load():
