@@ -79,7 +79,9 @@ options:
     required: true
     suboptions:
       url:
-        description: URL to request, C(http://) or C(https://) only.
+        description:
+          - URL to request, C(http://) or C(https://) only.
+          - Credentials in the URL are sent, but never shown in messages and results.
         type: str
         required: true
       status_codes:
@@ -203,6 +205,7 @@ release:
 import re
 import subprocess
 import time
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -271,6 +274,9 @@ class ColdUpgrade:
             self.module.fail_json(
                 msg="probe.timeout_s and probe.attempt_timeout_s must be above 0. Nothing was changed."
             )
+        password = urlsplit(q["url"]).password if "@" in q["url"] else None
+        if password:
+            self.module.no_log_values.add(password)  # masked in every message and result
         problem = url_problem(q["url"])
         if problem:
             self.module.fail_json(

@@ -197,6 +197,14 @@ def test_an_unhealthy_node_fails_the_probe_with_its_figures(box):
     assert "release" not in out
 
 
+def test_a_password_in_the_probe_url_is_never_shown(box):
+    box.status = 500
+    url = box.url.replace("http://", "http://probe:s3cr3t-pw@")
+    out = box.run(probe={"url": url, "retries": 0})
+    assert out["failed"] and "http probe of" in out["msg"]
+    assert "s3cr3t-pw" not in json.dumps(out)
+
+
 def test_a_node_that_runs_another_release_is_failed_after_the_probe(box):
     box.running["version"] = "1.0.0"  # the unit started the old tree (a unit that ignores current)
     out = box.run()
