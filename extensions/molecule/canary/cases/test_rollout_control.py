@@ -34,8 +34,8 @@ LOAD = ("--concurrency", "6", "--slow-ratio", "0.1")
 FIGURES, figures = labtools.scenario_figures("canary-rollout-control")
 
 
-def playbook(name: str, extra: dict, log: str) -> subprocess.CompletedProcess:
-    run = labtools.run_playbook(f"beamops.deploy.{name}", INVENTORY, extra)
+def playbook(name: str, extra: dict, log: str, options: tuple = ()) -> subprocess.CompletedProcess:
+    run = labtools.run_playbook(f"beamops.deploy.{name}", INVENTORY, extra, options=options)
     (EPHEMERAL / f"last-{log}.log").write_text(run.stdout + run.stderr, encoding="utf-8")
     return run
 
@@ -195,16 +195,23 @@ def test_a_hot_upgrade_is_rolled_back_through_the_relup_by_the_rollback_playbook
     report = EPHEMERAL / "hot.json"
     back = EPHEMERAL / "hot-rollback.json"
     back.unlink(missing_ok=True)
-    run, summary, took = under_load(
-        "rollback",
-        {
-            "beamops_strategy": "rolling",
-            "rolling_app_name": labtools.APP,
-            "rolling_version": "1.2.0",
-            "rolling_report_path": str(report),
-        },
-        "hot-rollback",
-    )
+    rollback_vars = {
+        "beamops_strategy": "rolling",
+        "rolling_app_name": labtools.APP,
+        "rolling_version": "1.2.0",
+        "rolling_report_path": str(report),
+    }
+    # --check first: the plan of each node, from its own history, and nothing changed.
+    check = playbook("rollback", rollback_vars, "hot-rollback-check", options=("--check", "--diff"))
+    assert check.returncode == 0, check.stdout[-3000:]
+    for node in DONE:
+        plan = f"plan: {node} (batch {node}): 1.2.0 -> 1.1.0 (fleet rollback) by hot upgrade (release_handler"
+        assert plan in said(check), said(check)[-3000:]
+    assert f"plan: {UNTOUCHED[0]} (batch {UNTOUCHED[0]}): runs 1.1.0" in said(check), said(check)[-3000:]
+    assert "left alone" in said(check)
+    assert not back.exists() and pids() == before
+    assert versions() == {**dict.fromkeys(DONE, "1.2.0"), **dict.fromkeys(UNTOUCHED, "1.1.0")}
+    run, summary, took = under_load("rollback", rollback_vars, "hot-rollback")
     FIGURES["hot_rolled_back"] = load_figures(summary, took)
     assert run.returncode == 0, run.stdout[-4000:]
     assert summary["failed"] == 0, summary["first_failures"]
