@@ -550,7 +550,7 @@ def markdown(results: dict) -> str:
         f"Bench of {results['date']}: {results['nodes']} nodes, batches {results['batches']}, "
         f"median of {results['repeat']} run(s), load {results['load']['concurrency']} clients, "
         f"connection {results.get('connection', 'podman')}.\n\n"
-        "| variant | wall s | s per node | failed | p50 ms | p99 ms | x floor | calls per node (preflight + batch) |\n"
+        "| variant | wall s | s per node | failed | p50 ms | p99 ms | x floor | calls per node: preflight + batch (all) |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n"
     )
     rows = []
@@ -561,7 +561,7 @@ def markdown(results: dict) -> str:
         elif v:
             ratio = "" if v["ratio_to_floor"] is None else f"{v['ratio_to_floor']:.2f}"
             c = v.get("calls_per_node")
-            calls = f"{c['preflight']} + {c['batches']}" if c else ""
+            calls = f"{c['preflight']} + {c['batches']} ({c['total']})" if c else ""
             rows.append(
                 f"| {name} | {v['wall_s']:.1f} | {v['per_node_s']:.1f} | {v['failed']} | "
                 f"{v['p50_ms']:.0f} | {v['p99_ms']:.0f} | {ratio} | {calls} |"

@@ -44,6 +44,7 @@ CONTROLLER_ONLY = {
     "report_file",
     "set_fact",
     "set_stats",
+    "validate_argument_spec",  # a role's argument spec, checked on the control node
 }
 LOCAL = {"localhost", "127.0.0.1"}
 

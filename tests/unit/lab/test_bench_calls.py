@@ -26,6 +26,10 @@ PLAYBOOK = """
     - name: Controller only
       ansible.builtin.set_fact:
         x: 1
+    - name: A role's argument spec, on the controller too
+      ansible.builtin.validate_argument_spec:
+        argument_spec: {x: {type: int}}
+        provided_arguments: {x: 1}
     - name: A loop of two
       ansible.builtin.command: "true"
       loop: [a, b]
