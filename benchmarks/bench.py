@@ -550,7 +550,8 @@ def markdown(results: dict) -> str:
         f"Bench of {results['date']}: {results['nodes']} nodes, batches {results['batches']}, "
         f"median of {results['repeat']} run(s), load {results['load']['concurrency']} clients, "
         f"connection {results.get('connection', 'podman')}.\n\n"
-        "| variant | wall s | s per node | failed | p50 ms | p99 ms | x floor | calls per node: preflight + batch (all) |\n"
+        "| variant | wall s | s per node | failed | p50 ms | p99 ms | x floor "
+        "| calls per node: preflight + batch (all) |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n"
     )
     rows = []
