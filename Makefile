@@ -114,7 +114,7 @@ else
 	molecule test -s $(SCENARIO)
 endif
 
-test: setup unit sanity lint molecule
+test: setup unit sanity lint molecule ee-check
 
 # Scenarios share the lab's names: when another scenario removed the containers, forget the
 # lab scenario's stale state so that create makes them again.

@@ -35,8 +35,8 @@ IMAGE = os.environ.get("BEAMOPS_EE_IMAGE", "localhost/beamops-ee:latest")
 RUNNER = os.environ.get("BEAMOPS_RUNNER", "ansible-runner")
 
 
-def molecule(action: str) -> None:
-    argv = ["molecule", action, "-s", "user_journey"]
+def molecule(action: str, *ansible_args: str) -> None:
+    argv = ["molecule", action, "-s", "user_journey", *(["--", *ansible_args] if ansible_args else [])]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"molecule {action} -s user_journey failed ({done.returncode}): {done.stdout[-3000:]}")
@@ -71,7 +71,9 @@ def main() -> int:
     molecule("destroy")
     try:
         molecule("create")
-        molecule("converge")
+        # The lab only (SSH, HAProxy): the scenario's cases would leave the nodes deployed (1.2.0, their own
+        # cookie), and this check starts from nodes that have nothing, as a user's first job does.
+        molecule("converge", "--skip-tags", "beamops_cases")
         infra = labtools.user_infra(Path(tempfile.mkdtemp(prefix="beamops-ee-")) / "infra")
         nodes = runner(infra, "playbooks/nodes.yml")
         if nodes.returncode != 0:
