@@ -24,6 +24,19 @@ from collections.abc import Callable
 from ansible_collections.beamops.deploy.plugins.module_utils import _fs, _release, _tar
 
 
+def release_argument_spec() -> dict:
+    """The options every module that changes a release root takes (release, cold_upgrade)."""
+    return {
+        "name": {"type": "str", "required": True},
+        "version": {"type": "str", "required": True},
+        "root": {"type": "path", "required": True},
+        "keep": {"type": "int"},
+        "owner": {"type": "str"},
+        "group": {"type": "str"},
+        "lock_timeout_s": {"type": "int", "default": 300},
+    }
+
+
 class ApplyError(Exception):
     """A step found the root other than planned: (what failed, why, what to do)."""
 

@@ -215,7 +215,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils._dist import (
     flag_for_given_name,
     node_argument_spec,
 )
-from ansible_collections.beamops.deploy.plugins.module_utils._node_state import ReleaseManager
+from ansible_collections.beamops.deploy.plugins.module_utils._node_state import ReleaseManager, release_argument_spec
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
     NamedReleaseRoot,
@@ -471,18 +471,12 @@ class ColdUpgrade:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "name": {"type": "str", "required": True},
-            "version": {"type": "str", "required": True},
-            "root": {"type": "path", "required": True},
-            "owner": {"type": "str"},
-            "group": {"type": "str"},
-            "keep": {"type": "int"},
+            **release_argument_spec(),
             "node_user": {"type": "str"},
             "service_name": {"type": "str", "required": True},
             "stop_timeout_s": {"type": "float", "default": 75.0},
             "start_timeout_s": {"type": "float", "default": 60.0},
             "probe": {"type": "dict", "required": True, "options": PROBE_SPEC},
-            "lock_timeout_s": {"type": "int", "default": 300},
             **node_argument_spec(),
         },
         supports_check_mode=True,

@@ -232,23 +232,17 @@ staged_path:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.beamops.deploy.plugins.module_utils._node_state import ReleaseManager
+from ansible_collections.beamops.deploy.plugins.module_utils._node_state import ReleaseManager, release_argument_spec
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "name": {"type": "str", "required": True},
-            "version": {"type": "str", "required": True},
-            "root": {"type": "path", "required": True},
+            **release_argument_spec(),
             "src": {"type": "path"},
             "checksum": {"type": "str"},
             "state": {"type": "str", "default": "present", "choices": ["present", "current", "staged", "absent"]},
-            "keep": {"type": "int"},
-            "owner": {"type": "str"},
-            "group": {"type": "str"},
             "force": {"type": "bool", "default": False},
-            "lock_timeout_s": {"type": "int", "default": 300},
         },
         supports_check_mode=True,
     )
