@@ -281,7 +281,7 @@ def gather(module: AnsibleModule) -> dict:
         installed = installed_versions(root, name)
     except ValueError as exc:
         module.fail_json(msg=f"release {name}: {exc}")
-    identity = _node_state.read_identity(root if os.path.isdir(root) else release.path, name)
+    identity = _node_state.read_identity(root, name)
     user = module.params["node_user"] or str(identity["user"])
     try:
         _node_state.as_node_user(user, None if module.params["node_user"] else identity.get("home"))
