@@ -16,7 +16,6 @@ COLLECTIONS := $(BUILD)/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/beamops/deploy
 SANITY_TREE := $(BUILD)/sanity/ansible_collections/beamops/deploy
 SCENARIO ?=
-SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard extensions/molecule/*/molecule.yml)))
 
 export PATH := $(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(ROOT)/lab/containers.conf
@@ -109,7 +108,7 @@ $(IMPORTER_VENV)/.installed: requirements-importer.txt
 
 molecule: setup
 ifeq ($(SCENARIO),)
-	@for s in $(SCENARIOS); do echo "== molecule scenario $$s"; molecule test -s $$s || exit 1; done
+	$(VENV)/bin/python scripts/molecule_lanes.py
 else
 	molecule test -s $(SCENARIO)
 endif
