@@ -180,6 +180,10 @@ class Member:
     def is_drained(self) -> bool:
         return self.scur == 0 and self.qcur == 0
 
+    def in_rotation(self) -> bool:
+        """Taking new sessions: ready and steadily UP."""
+        return self.state == "ready" and self.is_up()
+
     def admin(self) -> dict:
         """What `changed` and the diff are about: the admin state and the weight, never traffic."""
         return {"state": self.state, "weight": self.weight}
@@ -378,6 +382,25 @@ class RuntimeAPI:
             raise HAProxyError(
                 f"Reading `show stat {backend}` through the {self.describe()} failed (HAProxy says: {exc})."
             ) from exc
+
+    def members_of(self, backends: list[str] | None) -> list[Member]:
+        """Every member of the backends (all backends when None), state and statistics joined."""
+        rows = self.servers_state()
+        names = backends or list(dict.fromkeys(r.get("be_name") for r in rows))
+        known = {r.get("be_name") for r in rows}
+        missing = [b for b in names if b not in known]
+        if missing:
+            raise HAProxyError(
+                f"Backend(s) {', '.join(missing)} not found through the {self.describe()} "
+                f"(backends there: {', '.join(sorted(k for k in known if k)) or 'none'}). Check haproxy.cfg."
+            )
+        members = []
+        for backend in names:
+            stats = {r.get("svname"): r for r in self.stat_rows(backend)}
+            for row in rows:
+                if row.get("be_name") == backend:
+                    members.append(Member(backend, row.get("srv_name", ""), row, stats.get(row.get("srv_name"))))
+        return members
 
     def member(self, backend: str, server: str) -> Member:
         """Read one member; fail naming the backend or server when HAProxy does not know it."""

@@ -83,6 +83,21 @@ options:
     type: float
     default: 0.5
     aliases: [wait_sleep]
+  max_out_of_rotation:
+    description:
+      - With O(state=drain) or O(state=maint), a capacity bound checked before any change, in the same call. It
+        refuses when the distinct servers of O(backend) out of rotation (not V(ready) and steadily UP, so drained,
+        in maintenance or DOWN), together with O(server) and O(leaving), would be more than this.
+      - A count (V(1)) or a percentage of the distinct servers of those backends (V(25%), at least 1).
+      - The refusal changes nothing and returns RV(capacity).
+    type: str
+  leaving:
+    description:
+      - With O(max_out_of_rotation), the other servers that leave rotation together with O(server) (the rest of
+        its batch), counted as out.
+    type: list
+    elements: str
+    default: []
   shutdown_sessions:
     description:
       - With O(state=drain) or O(state=maint) and O(wait=true), when O(wait_timeout_s) passes with sessions left,
@@ -125,6 +140,15 @@ EXAMPLES = r"""
   beamops.deploy.lb_member:
     server: node1
     weight: 25
+  delegate_to: lb1
+
+- name: Drain node1, unless it would leave more than a quarter of the backend out of rotation
+  beamops.deploy.lb_member:
+    backend: beam_nodes
+    server: node1
+    state: drain
+    wait: true
+    max_out_of_rotation: 25%
   delegate_to: lb1
 
 - name: Maintenance, cutting what is still open after 30 seconds
@@ -186,6 +210,14 @@ wait_result:
   returned: success
   type: str
   sample: drained
+capacity:
+  description:
+    - With O(max_out_of_rotation), what the bound was checked against, also when it refused.
+    - V(members), the distinct servers of the backends; V(out_now), those out of rotation before the call;
+      V(leaving), O(server) and O(leaving); V(allowed), the bound as a count; V(refused), whether it refused.
+  returned: when O(max_out_of_rotation) is given
+  type: dict
+  sample: {members: 4, out_now: [node4], leaving: [node1], allowed: 1, refused: true}
 reapplied:
   description:
     - Members (C(backend/server)) that lost the drain or maint state while O(wait) ran, as an HAProxy reload or
@@ -195,6 +227,8 @@ reapplied:
   elements: str
   sample: [web/node1]
 """
+
+import re
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -225,6 +259,7 @@ class LbMember:
         self.changed = False
         self.partial: dict = {}
         self.reapplied: list[str] = []
+        self.capacity_seen: dict | None = None
 
     def backends(self) -> list[str]:
         if self.params["backend"]:
@@ -336,9 +371,39 @@ class LbMember:
             f"Waiting for {self.server} to be {goal} timed out after {waited:.1f}s ({details}); {advice}."
         )
 
+    def capacity(self, backends: list[str]) -> dict:
+        """The capacity bound (max_out_of_rotation), read before any change; refused: HAProxyError."""
+        bound = self.params["max_out_of_rotation"]
+        members = self.api.members_of(backends)
+        fleet = sorted({m.server for m in members})
+        out_now = sorted({m.server for m in members if not m.in_rotation()})
+        leaving = list(dict.fromkeys([self.server, *self.params["leaving"]]))
+        unavailable = set(out_now) | set(leaving)
+        allowed = max(1, len(fleet) * int(bound[:-1]) // 100) if bound.endswith("%") else int(bound)
+        self.capacity_seen = {
+            "members": len(fleet),
+            "out_now": out_now,
+            "leaving": leaving,
+            "allowed": allowed,
+            "refused": len(unavailable) > allowed,
+        }
+        if self.capacity_seen["refused"]:
+            others = [s for s in leaving if s != self.server]
+            raise HAProxyError(
+                f"Draining {self.server}{' with ' + ', '.join(others) if others else ''} would leave "
+                f"{len(unavailable)} of the {len(fleet)} members of {', '.join(backends)} out of rotation at once"
+                + (f" ({', '.join(out_now)} already out: drained, in maintenance or DOWN)" if out_now else "")
+                + f", and max_out_of_rotation ({bound}) allows {allowed}. Nothing was changed"
+            )
+        return self.capacity_seen
+
     def run(self) -> dict:
         check_mode = self.module.check_mode
-        before = [self.api.member(backend, self.server) for backend in self.backends()]
+        backends = self.backends()
+        capacity = None
+        if self.params["max_out_of_rotation"] and self.params["state"] in ("drain", "maint"):
+            capacity = self.capacity(backends)
+        before = [self.api.member(backend, self.server) for backend in backends]
         changed = any(self.desired(m) != m.admin() for m in before)
         if changed:
             self.check_level()
@@ -363,6 +428,8 @@ class LbMember:
             for member in after:
                 if member.admin_bits & FOREIGN_BITS:
                     self.module.warn(f"{member.name} is held out of rotation by HAProxy itself: {member.flags}.")
+        if capacity is not None:
+            result["capacity"] = capacity
         result.update(
             changed=changed or bool(self.reapplied),
             members=[
@@ -390,6 +457,8 @@ def main() -> None:
             wait_timeout_s=seconds_option("wait_timeout", "float", 60.0),
             wait_sleep_s=seconds_option("wait_sleep", "float", 0.5),
             shutdown_sessions=dict(type="bool", default=False),
+            max_out_of_rotation=dict(type="str"),
+            leaving=dict(type="list", elements="str", default=[]),
             **admin_socket_argument_spec(),
         ),
         required_one_of=[("state", "weight")],
@@ -402,10 +471,15 @@ def main() -> None:
         module.fail_json(msg=f"weight must be between 0 and {MAX_WEIGHT}, got {weight}: nothing was changed.")
     if params["wait_sleep_s"] <= 0 or params["wait_timeout_s"] < 0:
         module.fail_json(msg="wait_sleep_s must be above 0 and wait_timeout_s at least 0: nothing was changed.")
+    bound = params["max_out_of_rotation"]
+    if bound is not None and not re.fullmatch(r"[1-9][0-9]*%?", bound):
+        module.fail_json(
+            msg=f"max_out_of_rotation must be a count or a percentage such as 25%, got {bound!r}: nothing was changed."
+        )
     problem = admin_socket_problem(params)
     if problem:
         module.fail_json(msg=f"{problem} Nothing was changed.", changed=False)
-    problem = names_problem({"server": [params["server"]], "backend": params["backend"]})
+    problem = names_problem({"server": [params["server"]], "backend": params["backend"], "leaving": params["leaving"]})
     if problem:
         module.fail_json(msg=problem, changed=False)
     api = runtime_api(params)
@@ -413,6 +487,8 @@ def main() -> None:
     try:
         result = manager.run()
     except HAProxyError as exc:
+        if manager.capacity_seen is not None:
+            manager.partial["capacity"] = manager.capacity_seen
         module.fail_json(msg=str(exc), changed=manager.changed, server=params["server"], **manager.partial)
     module.exit_json(**result)
 

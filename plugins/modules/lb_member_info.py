@@ -88,37 +88,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
     ADMIN_SOCKET_RULES,
     HAProxyError,
-    Member,
-    RuntimeAPI,
     admin_socket_problem,
     names_problem,
     read_argument_spec,
     runtime_api,
 )
-
-
-def read(api: RuntimeAPI, backends: list[str] | None) -> list[Member]:
-    """Every member of the backends (all backends when None), state and statistics joined."""
-    rows = api.servers_state()
-    names = backends or list(dict.fromkeys(r.get("be_name") for r in rows))
-    known = {r.get("be_name") for r in rows}
-    missing = [b for b in names if b not in known]
-    if missing:
-        raise HAProxyError(
-            f"Backend(s) {', '.join(missing)} not found through the {api.describe()} "
-            f"(backends there: {', '.join(sorted(k for k in known if k)) or 'none'}). Check haproxy.cfg."
-        )
-    members = []
-    for backend in names:
-        stats = {r.get("svname"): r for r in api.stat_rows(backend)}
-        for row in rows:
-            if row.get("be_name") == backend:
-                members.append(Member(backend, row.get("srv_name", ""), row, stats.get(row.get("srv_name"))))
-    return members
-
-
-def in_rotation(member: Member) -> bool:
-    return member.state == "ready" and member.is_up()
 
 
 def main() -> None:
@@ -133,13 +107,13 @@ def main() -> None:
         module.fail_json(msg=problem)
     api = runtime_api(params)
     try:
-        members = read(api, params["backend"])
+        members = api.members_of(params["backend"])
     except HAProxyError as exc:
         module.fail_json(msg=str(exc))
     listed = []
     backends: dict[str, dict] = {}
     for member in members:
-        up = in_rotation(member)
+        up = member.in_rotation()
         listed.append(
             {
                 "backend": member.backend,

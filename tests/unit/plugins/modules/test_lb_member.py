@@ -230,3 +230,60 @@ def test_a_refusal_in_the_first_backend_lists_what_was_not_tried_in_the_others(l
         ": No such server. (changed: http/n1 weight 1 -> 10; refused: http/n1 state maint -> ready; "
         "not tried: ws/n1 weight 1 -> 10, ws/n1 state maint -> ready)"
     )
+
+
+def four(fake_server, **states):
+    return {"beam_nodes": {f"node{i}": fake_server(**states.get(f"node{i}", {})) for i in range(1, 5)}}
+
+
+@pytest.mark.parametrize(
+    ("states", "leaving", "bound", "refused"),
+    [
+        ({}, [], "1", False),
+        ({}, [], "25%", False),
+        ({"node4": {"admin": 1}}, [], "25%", True),  # node4 in maintenance: 2 of 4 would be out
+        ({"node4": {"op": 0, "check_result": 2}}, [], "2", False),  # DOWN counts: 2 of 4, 2 allowed
+        ({}, ["node2"], "25%", True),  # the batch alone is 2
+        ({}, ["node2"], "50%", False),
+        ({"node1": {"admin": 8}}, [], "1", False),  # itself already drained counts once
+    ],
+)
+def test_the_capacity_bound_is_checked_before_any_change(lb, fake_server, states, leaving, bound, refused):
+    fake, run = lb(four(fake_server, **states))
+    result = run(server="node1", backend="beam_nodes", state="drain", max_out_of_rotation=bound, leaving=leaving)
+    assert result["capacity"]["refused"] is refused and result["capacity"]["members"] == 4
+    if refused:
+        assert result["failed"] and not result["changed"] and fake.set_commands == []
+        assert "Nothing was changed" in result["msg"] and f"max_out_of_rotation ({bound}) allows" in result["msg"]
+    else:
+        assert not result.get("failed"), result
+        assert fake.set_commands in ([], ["set server beam_nodes/node1 state drain"])
+
+
+def test_a_capacity_refusal_names_the_members_out_and_the_batch(lb, fake_server):
+    _fake, run = lb(four(fake_server, node4={"admin": 1}))
+    result = run(
+        server="node1",
+        backend="beam_nodes",
+        state="drain",
+        max_out_of_rotation="1",
+        leaving=["node2"],
+        _ansible_check_mode=True,
+    )
+    assert result["failed"] and result["capacity"] == {
+        "members": 4,
+        "out_now": ["node4"],
+        "leaving": ["node1", "node2"],
+        "allowed": 1,
+        "refused": True,
+    }
+    assert result["msg"].startswith("Draining node1 with node2 would leave 3 of the 4 members of beam_nodes")
+    assert "(node4 already out: drained, in maintenance or DOWN)" in result["msg"]
+
+
+def test_the_capacity_bound_is_not_read_for_ready_and_its_format_is_checked(lb, fake_server):
+    fake, run = lb(four(fake_server, node4={"admin": 1}))
+    assert "capacity" not in run(server="node4", backend="beam_nodes", state="ready", max_out_of_rotation="1")
+    bad = run(server="node1", backend="beam_nodes", state="drain", max_out_of_rotation="a quarter")
+    assert bad["failed"] and "max_out_of_rotation must be a count or a percentage" in bad["msg"]
+    assert fake.set_commands == ["set server beam_nodes/node4 state ready"]
