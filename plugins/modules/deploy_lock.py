@@ -12,9 +12,10 @@ description:
   - One deploy at a time per node. The lock is the directory C(<root>/.beamops/deploy.lock), made with an
     atomic C(mkdir), holding who took it (O(holder), with the time and the node's process id added).
   - Before a run drains a node's member in the load balancers it marks the node
-    (C(<root>/.beamops/drained.json), O(state=marked)); the mark goes when the member is ready again
+    (C(<root>/.beamops/drained.json)), with the lock (O(state=locked) with O(mark)) or apart
+    (O(state=marked)). The mark goes when the member is ready again, or was never drained
     (O(state=unlocked) with O(forget_mark=true)). A run killed in between leaves the mark, and the next
-    run, once it holds the lock, finds it in RV(drained) and readies the member.
+    run, once it holds the lock, finds it in RV(drained) and readies the member where it is still drained.
   - Whether a lock another run holds may be taken over is judged on the control node, where that run's
     process can be looked at (the P(beamops.deploy.deploy_holder#filter) filter); this module moves a lock
     aside only when it is still held by the holder given in O(take_over).
@@ -49,8 +50,9 @@ options:
     type: dict
   mark:
     description:
-      - With O(state=marked), what the drain mark records (the load balancers, the member, the time). Its
-        C(by) is set to O(holder).
+      - What the drain mark records (the load balancers, the member, the time). Its C(by) is set to O(holder).
+      - With O(state=marked), it is written. With O(state=locked), it is written once the lock is held, after
+        the mark found there was read into RV(drained), in the same call.
     type: dict
   forget_mark:
     description: With O(state=unlocked), also remove the drain mark O(holder) wrote (the member is ready again).
@@ -117,6 +119,10 @@ released:
   description: Whether the lock was released.
   returned: when O(state=unlocked)
   type: bool
+marked:
+  description: Whether O(mark) was written (with O(state=locked), once the lock is held).
+  returned: when O(state=locked) and O(mark) is given
+  type: bool
 forgot_mark:
   description: Whether the drain mark was removed.
   returned: when O(state=unlocked) and O(forget_mark=true)
@@ -134,18 +140,25 @@ def _locked(p: dict, lock: str, mark: str, check: bool) -> dict:
     if check:
         found = lk.read_holder(lock)
         taken = found is None or (p["take_over"] is not None and lk.same(found, p["take_over"]))
-        return {
+        result = {
             "changed": taken,
             "taken": taken,
             "holder": p["holder"] if taken else found,
             "drained": lk.read_mark(mark),
         }
+        if p["mark"] is not None and p["state"] == "locked":
+            result["marked"] = taken or lk.same(found, p["holder"])
+        return result
     result = lk.take(lock, p["holder"], p["take_over"])
-    if result["taken"]:
-        result["drained"] = lk.read_mark(mark)
-    else:
-        result["drained"] = None
-    result["changed"] = result["taken"]
+    # A lock this run holds already (taken earlier in the run) has no interrupted run's mark to report.
+    holds = result["taken"] or lk.same(result["holder"], p["holder"])
+    result["drained"] = lk.read_mark(mark) if result["taken"] else None
+    if p["mark"] is not None and p["state"] == "locked":
+        # Written after the mark found was read: the next run readies this member only if this run is gone.
+        if holds:
+            lk.write_mark(mark, dict(p["mark"], by=p["holder"]))
+        result["marked"] = holds
+    result["changed"] = result["taken"] or result.get("marked", False)
     return result
 
 

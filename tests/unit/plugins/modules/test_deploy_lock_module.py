@@ -79,3 +79,28 @@ def test_a_lock_that_cannot_be_made_fails_naming_it(run_module, tmp_path):
 def test_an_empty_holder_is_refused(run_module, tmp_path):
     result = run_module(deploy_lock, {"root": str(tmp_path), "holder": {}})
     assert result["failed"] and "holder is empty" in result["msg"]
+
+
+def test_lock_with_a_mark_reports_the_one_found_then_writes_its_own(run_module, tmp_path):
+    root = str(tmp_path / "app")
+    mark_path = tmp_path / "app/.beamops/drained.json"
+    run_module(deploy_lock, {"root": root, "holder": OTHER, "state": "marked", "mark": {"server": "n1", "at": "old"}})
+    gone = {"root": root, "holder": OTHER}
+    held = run_module(deploy_lock, gone)["holder"]
+    mine = {"root": root, "holder": ME, "mark": {"server": "n1", "at": "new"}}
+    # Held by another run: nothing written, its mark is left as it was.
+    refused = run_module(deploy_lock, mine)
+    assert not refused["changed"] and not refused["taken"] and not refused["marked"] and refused["drained"] is None
+    assert json.loads(mark_path.read_text())["at"] == "old"
+    would = run_module(deploy_lock, dict(mine, take_over=held, _ansible_check_mode=True))
+    assert would["changed"] and would["marked"] and json.loads(mark_path.read_text())["at"] == "old"
+    # Taken over: the interrupted run's mark is returned (the member is readied), this run's is written.
+    taken = run_module(deploy_lock, dict(mine, take_over=held))
+    assert taken["changed"] and taken["taken"] and taken["marked"]
+    assert taken["drained"] == {"server": "n1", "at": "old", "by": OTHER}
+    assert json.loads(mark_path.read_text()) == {"server": "n1", "at": "new", "by": ME}
+    # This run's own lock and mark: never reported as an interrupted run's.
+    again = run_module(deploy_lock, mine)
+    assert again["marked"] and not again["taken"] and again["drained"] is None
+    done = run_module(deploy_lock, {"root": root, "holder": ME, "state": "unlocked", "forget_mark": True})
+    assert done["released"] and done["forgot_mark"] and not mark_path.exists()
