@@ -42,6 +42,8 @@ class ActionModule(ActionBase):
         state = args.get("state", "present")
         name, version, root = args.get("name"), args.get("version"), args.get("root")
         src = args.pop("src", None)
+        # The kept copy's SHA-256 as the caller read it (release_info); without it the target is asked.
+        kept_sha256 = args.pop("kept_sha256", None)
         transferred = False
         try:
             if state != "absent" and name and version and root:
@@ -68,7 +70,8 @@ class ActionModule(ActionBase):
                     )
                 kept = os.path.join(str(root), ".beamops", "tarballs", f"{name}-{version}.tar.gz")
                 remote = None
-                if self._remote_sha256(kept, task_vars) == sha:
+                known = kept_sha256 if kept_sha256 is not None else self._remote_sha256(kept, task_vars)
+                if known == sha:
                     remote = kept
                 elif not self._play_context.check_mode:
                     remote = self._connection._shell.join_path(self._connection._shell.tmpdir, "release.tar.gz")

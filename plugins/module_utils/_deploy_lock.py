@@ -97,9 +97,12 @@ def take(lock: str, holder: dict, take_over: dict | None = None) -> dict:
     try:
         os.makedirs(os.path.dirname(lock), mode=0o755, exist_ok=True)
         try:
-            os.mkdir(lock, 0o700)
+            os.mkdir(lock, 0o755)
         except FileExistsError:
             return {"taken": False, "holder": read_holder(lock) or {}}
+        # Readable by every user (whatever the umask): a preflight reads who holds it (release_info) as the
+        # user it connects as. The holder names a run, nothing secret.
+        os.chmod(lock, 0o755)
     except OSError as exc:
         raise LockError(f"cannot make the deploy lock {lock}: {exc}. Nothing is held.") from exc
     record = dict(holder, since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), node_pid=os.getpid())
@@ -155,3 +158,39 @@ def drop_mark(mark: str) -> None:
         pass
     except OSError as exc:
         raise LockError(f"cannot remove the drain mark {mark}: {exc}") from exc
+
+
+def acquire(root: str, holder: dict, take_over: dict | None, mark: dict | None, check: bool) -> dict:
+    """Take the lock of ROOT for HOLDER (moving aside TAKE_OVER's first) and, once it is held, write MARK.
+
+    Returns taken, holder (who holds it now), drained (the mark an interrupted run left, read once the lock
+    was taken; None for none) and, with MARK, marked. In check mode nothing is written: what would be."""
+    lock, mark_path = paths(root)
+    if check:
+        found = read_holder(lock)
+        taken = found is None or (take_over is not None and same(found, take_over))
+        result = {"taken": taken, "holder": holder if taken else found, "drained": read_mark(mark_path)}
+        if mark is not None:
+            result["marked"] = taken or same(found, holder)
+        return result
+    result = take(lock, holder, take_over)
+    # A lock this run holds already (taken earlier in the run) has no interrupted run's mark to report.
+    holds = result["taken"] or same(result["holder"], holder)
+    result["drained"] = read_mark(mark_path) if result["taken"] else None
+    if mark is not None:
+        # Written after the mark found was read: the next run readies this member only if this run is gone.
+        if holds:
+            write_mark(mark_path, dict(mark, by=holder))
+        result["marked"] = holds
+    return result
+
+
+def inspect(root: str) -> dict:
+    """What a read-only look finds: the lock's path, its holder (None: free; {}: unreadable holder) and the
+    drain mark (None for none). readable is False when the state directory cannot be read by this user
+    (then holder and drained are None and say nothing)."""
+    lock, mark_path = paths(root)
+    try:
+        return {"path": lock, "readable": True, "holder": read_holder(lock), "drained": read_mark(mark_path)}
+    except LockError:
+        return {"path": lock, "readable": False, "holder": None, "drained": None}

@@ -21,7 +21,7 @@ import pwd
 import time
 from collections.abc import Callable
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _fs, _release, _tar
+from ansible_collections.beamops.deploy.plugins.module_utils import _deploy_lock, _fs, _release, _tar
 
 
 def release_argument_spec() -> dict:
@@ -63,14 +63,51 @@ class ReleaseManager:
         self.commit_actions: list[Callable] = []
         self.renamed: str | None = None
         self.sha: str | None = None
+        # The deploy lock this call took (deploy_lock option), reported on success and on failure alike.
+        self.deploy_lock: dict | None = None
 
     def fail(self, what: str, why: str, todo: str, **extra) -> None:
+        if self.deploy_lock is not None:
+            extra.setdefault("deploy_lock", self.deploy_lock)
+            # A lock taken (or a mark written) stays: a change, whatever failed after it.
+            extra["changed"] = extra.get("changed", False) or self.deploy_lock_changed()
         self.module.fail_json(
             msg=f"{what} of release {self.p['name']} {self.version} in {self.path}: {why}; {todo}",
             version=self.version,
             release_dir=self.path,
             **extra,
         )
+
+    def deploy_lock_changed(self) -> bool:
+        return bool(self.deploy_lock and (self.deploy_lock["taken"] or self.deploy_lock.get("marked")))
+
+    def take_deploy_lock(self) -> None:
+        """With the deploy_lock option: the root's deploy lock for its holder (and the drain mark), before any
+        change; refused, naming who holds it, when another run does."""
+        wanted = self.p.get("deploy_lock")
+        if not wanted:
+            return
+        if not wanted.get("holder"):
+            self.fail("invalid deploy_lock", "its holder is empty", "give this run's identity (deploy_holder filter)")
+        try:
+            self.deploy_lock = _deploy_lock.acquire(
+                self.p["root"], wanted["holder"], wanted.get("take_over"), wanted.get("mark"), self.module.check_mode
+            )
+        except _deploy_lock.LockError as exc:
+            self.fail("cannot take the deploy lock", str(exc), "nothing was changed")
+        found = self.deploy_lock["holder"]
+        if not self.deploy_lock["taken"] and not _deploy_lock.same(found, wanted["holder"]):
+            who = (
+                "a run whose holder cannot be read"
+                if not found
+                else f"{found.get('user', '?')}@{found.get('controller', '?')} (ansible-playbook pid "
+                f"{found.get('pid', '?')}), deploying {found.get('version', '?')} since {found.get('since', '?')}"
+            )
+            self.fail(
+                "deploy lock held",
+                f"another deploy holds {_deploy_lock.paths(self.p['root'])[0]}: {who}",
+                "nothing was changed; wait for it to end, or take it over (deploy_lock.take_over) if that run is gone",
+            )
 
     def validate(self) -> None:
         p = self.p
@@ -389,6 +426,7 @@ class ReleaseManager:
                 pruned=[],
                 cleaned=[],
             )
+        self.take_deploy_lock()
         owned = []
         if self.module.check_mode:
             self.cleaned = _release.stale_temporaries(self.layout)
@@ -409,8 +447,13 @@ class ReleaseManager:
                 self.apply(remote)
                 owned = _release.own_state(self.layout, self.uid, self.gid)
         after = {"current": self.current, "versions": list(self.versions)}
+        if self.deploy_lock is not None:
+            self.result["deploy_lock"] = self.deploy_lock
         self.result.update(
-            changed=any(change for change, _w, _f, _a in self.steps) or bool(self.cleaned) or bool(owned),
+            changed=any(change for change, _w, _f, _a in self.steps)
+            or bool(self.cleaned)
+            or bool(owned)
+            or self.deploy_lock_changed(),
             version=self.version,
             release_dir=self.path,
             current=self.current,

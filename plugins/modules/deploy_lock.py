@@ -40,8 +40,10 @@ options:
       - V(unlocked) releases the lock when O(holder) holds it (a lock another run took over stays).
       - V(marked) writes the drain mark O(mark); V(unmarked) removes the drain mark whoever wrote it (once the
         member an interrupted run left drained is ready again).
+      - V(read) only reads who holds the lock and the drain mark, for a caller that could not read them as its own
+        user (P(beamops.deploy.release_info#module) returns them too).
     type: str
-    choices: [locked, inspected, unlocked, marked, unmarked]
+    choices: [locked, inspected, unlocked, marked, unmarked, read]
     default: locked
   take_over:
     description:
@@ -109,11 +111,13 @@ holder:
   description:
     - Who holds the lock now (this run's record when RV(taken)); V(null) when nobody does; V({}) when its
       holder cannot be read.
-  returned: when O(state) is V(locked) or V(inspected)
+  returned: when O(state) is V(locked), V(inspected) or V(read)
   type: dict
 drained:
-  description: The drain mark an interrupted run left (V({}) when damaged), read once the lock is held; V(null) for none.
-  returned: when O(state) is V(locked) or V(inspected)
+  description:
+    - The drain mark an interrupted run left (V({}) when damaged), read once the lock is held; V(null) for none.
+    - With O(state=read), the drain mark there is, whoever wrote it.
+  returned: when O(state) is V(locked), V(inspected) or V(read)
   type: dict
 released:
   description: Whether the lock was released.
@@ -135,29 +139,12 @@ from ansible_collections.beamops.deploy.plugins.module_utils import _deploy_lock
 
 
 def _locked(p: dict, lock: str, mark: str, check: bool) -> dict:
-    if p["state"] == "inspected" and lk.read_mark(mark) is None:
-        return {"changed": False, "taken": False, "holder": lk.read_holder(lock), "drained": None}
-    if check:
-        found = lk.read_holder(lock)
-        taken = found is None or (p["take_over"] is not None and lk.same(found, p["take_over"]))
-        result = {
-            "changed": taken,
-            "taken": taken,
-            "holder": p["holder"] if taken else found,
-            "drained": lk.read_mark(mark),
-        }
-        if p["mark"] is not None and p["state"] == "locked":
-            result["marked"] = taken or lk.same(found, p["holder"])
-        return result
-    result = lk.take(lock, p["holder"], p["take_over"])
-    # A lock this run holds already (taken earlier in the run) has no interrupted run's mark to report.
-    holds = result["taken"] or lk.same(result["holder"], p["holder"])
-    result["drained"] = lk.read_mark(mark) if result["taken"] else None
-    if p["mark"] is not None and p["state"] == "locked":
-        # Written after the mark found was read: the next run readies this member only if this run is gone.
-        if holds:
-            lk.write_mark(mark, dict(p["mark"], by=p["holder"]))
-        result["marked"] = holds
+    if p["state"] == "inspected":
+        if lk.read_mark(mark) is None:
+            return {"changed": False, "taken": False, "holder": lk.read_holder(lock), "drained": None}
+        result = lk.acquire(p["root"], p["holder"], p["take_over"], None, check)
+    else:
+        result = lk.acquire(p["root"], p["holder"], p["take_over"], p["mark"], check)
     result["changed"] = result["taken"] or result.get("marked", False)
     return result
 
@@ -180,7 +167,9 @@ def main() -> None:
         argument_spec=dict(
             root=dict(type="path", required=True),
             holder=dict(type="dict", required=True),
-            state=dict(type="str", choices=["locked", "inspected", "unlocked", "marked", "unmarked"], default="locked"),
+            state=dict(
+                type="str", choices=["locked", "inspected", "unlocked", "marked", "unmarked", "read"], default="locked"
+            ),
             take_over=dict(type="dict"),
             mark=dict(type="dict"),
             forget_mark=dict(type="bool", default=False),
@@ -193,7 +182,9 @@ def main() -> None:
         module.fail_json(msg="holder is empty: give this run's identity ('<version>' | beamops.deploy.deploy_holder)")
     lock, mark = lk.paths(p["root"])
     try:
-        if p["state"] in ("locked", "inspected"):
+        if p["state"] == "read":
+            result = {"changed": False, "holder": lk.read_holder(lock), "drained": lk.read_mark(mark)}
+        elif p["state"] in ("locked", "inspected"):
             result = _locked(p, lock, mark, module.check_mode)
         elif p["state"] == "unlocked":
             result = _unlocked(p, lock, mark, module.check_mode)

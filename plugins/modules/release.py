@@ -122,6 +122,31 @@ options:
         under a known version, so prefer a new version.
     type: bool
     default: false
+  deploy_lock:
+    description:
+      - Take the deploy lock of O(root) in this call, before any change, as P(beamops.deploy.deploy_lock#module)
+        with O(beamops.deploy.deploy_lock#module:state=locked) does. The task fails, naming who holds it and
+        with nothing changed, when another run holds it.
+      - The lock stays held when the task returns, whatever its outcome; the deploy_lock module releases it.
+    type: dict
+    suboptions:
+      holder:
+        description: This run's identity, as the P(beamops.deploy.deploy_holder#filter) filter gives it.
+        type: dict
+        required: true
+      take_over:
+        description: The holder found before (by P(beamops.deploy.release_info#module)) whose lock is moved aside first.
+        type: dict
+      mark:
+        description: The drain mark to write once the lock is held (the member this run will drain).
+        type: dict
+  kept_sha256:
+    description:
+      - The SHA-256 of the tarball the target keeps for O(version) (an empty string for none), as
+        P(beamops.deploy.release_info#module) returned it in its RV(beamops.deploy.release_info#module:kept_tarball).
+        Given, the action plugin does not ask the target for it. A copy that changed since is found by the
+        checksum the module checks before it unpacks.
+    type: str
   lock_timeout_s:
     description:
       - Seconds to wait for the lock of the root when another run holds it.
@@ -223,6 +248,14 @@ not_undone:
   type: list
   elements: str
   sample: ["removed 0.9.0 (keep)"]
+deploy_lock:
+  description:
+    - With O(deploy_lock), what taking it found, V(taken), V(holder) (who holds it now), V(drained) (the drain mark
+      an interrupted run left, read once the lock was taken; V(null) for none) and V(marked) (whether O(deploy_lock.mark)
+      was written). Returned on failure too.
+  returned: when O(deploy_lock) is given
+  type: dict
+  sample: {taken: true, holder: {user: deploy, controller: ci-1, pid: 4242}, drained: null, marked: true}
 staged_path:
   description: Where the tarball was staged for C(release_handler).
   returned: when O(state=staged)
@@ -243,6 +276,15 @@ def main() -> None:
             "checksum": {"type": "str"},
             "state": {"type": "str", "default": "present", "choices": ["present", "current", "staged", "absent"]},
             "force": {"type": "bool", "default": False},
+            "deploy_lock": {
+                "type": "dict",
+                "options": {
+                    "holder": {"type": "dict", "required": True},
+                    "take_over": {"type": "dict"},
+                    "mark": {"type": "dict"},
+                },
+            },
+            "kept_sha256": {"type": "str"},
         },
         supports_check_mode=True,
     )

@@ -53,6 +53,12 @@ options:
         the release's own cookie sources), not root's.
       - Defaults to the user RV(identity) names. Run as another user than root, the module tries its own.
     type: str
+  deploying:
+    description:
+      - The version a deploy is about to send. With it, RV(kept_tarball) gives the SHA-256 of the tarball the node
+        keeps for that version, which the P(beamops.deploy.release#module) action takes in its O(beamops.deploy.release#module:kept_sha256)
+        instead of asking the node once more.
+    type: str
   rollback_of:
     description:
       - A version to leave. With it, RV(rollback_plan) says where this node returns to (the fleet rollback's plan
@@ -224,6 +230,21 @@ identity:
   type: dict
   sample: {user: myapp, group: myapp, home: /home/myapp, service_manager: systemd, service_name: myapp,
            recorded: true}
+deploy_lock:
+  description:
+    - The deploy lock of O(root) and the drain mark, as read now (read only; the
+      P(beamops.deploy.deploy_lock#module) module takes and releases them). V(holder) is who holds the lock
+      (V(null) when free, V({}) when its holder cannot be read), V(drained) the drain mark (V(null) for none).
+    - V(readable) is false when this user cannot read C(<root>/.beamops); then the other keys say nothing.
+  returned: always
+  type: dict
+  sample: {path: /opt/myapp/.beamops/deploy.lock, readable: true, holder: null, drained: null}
+kept_tarball:
+  description:
+    - With O(deploying), the SHA-256 of the tarball the node keeps for that version (an empty string for none).
+  returned: when O(deploying) is given
+  type: str
+  sample: ""
 rollback_plan:
   description:
     - With O(rollback_of), where this node returns to. V(action) is V(rollback) or V(leave) (the node does not run
@@ -241,7 +262,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _fs, _node_state, _release
+from ansible_collections.beamops.deploy.plugins.module_utils import _deploy_lock, _fs, _node_state, _release
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec, seconds_option
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 
@@ -333,8 +354,17 @@ def gather(module: AnsibleModule) -> dict:
         "cold_restart_boots_running": boots_running,
         "warnings_text": "; ".join(warnings),
         "identity": identity,
+        "deploy_lock": _deploy_lock.inspect(root),
     }
     p = module.params
+    if p["deploying"]:
+        why = _release.validate_version(p["deploying"])
+        if why:
+            module.fail_json(msg=f"Invalid deploying: {why}")
+        try:
+            result["kept_tarball"] = _release.sha256_file(_release.Layout(root, name).tarball(p["deploying"]))
+        except OSError:  # none kept (or not a regular file, or not readable here): the release action asks
+            result["kept_tarball"] = ""
     if p["rollback_of"]:
         result["rollback_plan"] = _node_state.rollback_plan(
             root, result, p["rollback_of"], p["rollback_method"], p["rollback_to"], p["rollback_report_before"]
@@ -350,6 +380,7 @@ def main() -> None:
             "timeout_s": seconds_option("timeout", "int", 30),
             "drift_warnings": {"type": "bool", "default": True},
             "node_user": {"type": "str"},
+            "deploying": {"type": "str"},
             "rollback_of": {"type": "str"},
             "rollback_method": {"type": "str", "default": "auto", "choices": ["auto", "cold", "hot"]},
             "rollback_to": {"type": "str", "default": ""},

@@ -249,3 +249,19 @@ def test_a_fifo_as_the_tarball_on_the_controller_is_refused_at_once(target):
     assert result["failed"] and f"release tarball {fifo} cannot be read on the controller" in result["msg"]
     assert "not a regular file (a FIFO)" in result["msg"]
     assert target.calls == [] and target.put == []
+
+
+def test_a_kept_sha256_given_by_the_caller_spares_the_stat(target, release_tarball):
+    src = target.tarball(release_tarball, "1.0.0")
+    first = target.run(target.deploy_args("1.0.0", src, kept_sha256=""))
+    assert not first.get("failed"), first
+    assert target.modules() == ["beamops.deploy.release"] and first["transferred"] is True
+    kept = str(target.root / ".beamops" / "tarballs" / "app-1.0.0.tar.gz")
+    again = target.run(target.deploy_args("1.0.0", src, state="current", kept_sha256=sha256(kept)))
+    assert target.modules() == ["beamops.deploy.release"] and again["transferred"] is False
+    assert target.release_args()["src"] == kept and "kept_sha256" not in target.release_args()
+    # A stale answer (the kept copy changed since it was read) is caught by the module's own check.
+    with open(kept, "ab") as handle:
+        handle.write(b"changed")
+    stale = target.run(target.deploy_args("1.0.0", src, kept_sha256=sha256(src)))
+    assert stale["failed"] and target.put == []

@@ -104,3 +104,18 @@ def test_lock_with_a_mark_reports_the_one_found_then_writes_its_own(run_module, 
     assert again["marked"] and not again["taken"] and again["drained"] is None
     done = run_module(deploy_lock, {"root": root, "holder": ME, "state": "unlocked", "forget_mark": True})
     assert done["released"] and done["forgot_mark"] and not mark_path.exists()
+
+
+def test_read_only_reads_and_the_lock_is_readable_by_every_user(run_module, tmp_path):
+    root = str(tmp_path / "app")
+    nothing = run_module(deploy_lock, {"root": root, "holder": ME, "state": "read"})
+    assert nothing == {**nothing, "changed": False, "holder": None, "drained": None}
+    assert nothing["lock_path"] == f"{root}/.beamops/deploy.lock" and not os.path.exists(root)
+    old = os.umask(0o077)
+    try:
+        run_module(deploy_lock, {"root": root, "holder": OTHER, "mark": {"server": "n1"}})
+    finally:
+        os.umask(old)
+    assert os.stat(f"{root}/.beamops/deploy.lock").st_mode & 0o777 == 0o755
+    read = run_module(deploy_lock, {"root": root, "holder": ME, "state": "read"})
+    assert not read["changed"] and read["holder"]["pid"] == 202 and read["drained"] == {"server": "n1", "by": OTHER}

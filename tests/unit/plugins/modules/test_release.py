@@ -664,3 +664,49 @@ def test_a_releases_dir_that_cannot_be_listed_names_it_and_the_user(node, monkey
     assert result["failed"] is True
     assert f"{releases} cannot be listed by user" in result["msg"] and f"(uid {os.geteuid()})" in result["msg"]
     assert "become_user" in result["msg"]
+
+
+ME = {"controller": "ctl", "controller_id": "ctl/1", "pid": 101, "started": 5.0, "user": "me", "version": "1.0.0"}
+OTHER = {"controller": "ctl2", "controller_id": "ctl2/1", "pid": 202, "started": 6.0, "user": "ops", "version": "0.9"}
+
+
+def test_the_deploy_lock_is_taken_with_the_mark_before_the_release_is_sent(node):
+    src = node.tarball("1.0.0")
+    lock = node.root / ".beamops" / "deploy.lock"
+    mark = {"server": "n1", "at": "now"}
+    checked = node.run("1.0.0", check=True, src=src, deploy_lock={"holder": ME, "mark": mark})
+    assert checked["changed"] and checked["deploy_lock"]["taken"] and not lock.exists()
+    done = node.run("1.0.0", src=src, deploy_lock={"holder": ME, "mark": mark})
+    assert not done.get("failed"), done
+    assert done["deploy_lock"] == {**done["deploy_lock"], "taken": True, "drained": None, "marked": True}
+    assert json.loads((lock / "holder.json").read_text())["pid"] == 101
+    assert json.loads((node.root / ".beamops" / "drained.json").read_text()) == {**mark, "by": ME}
+    # Held by this run already: not taken again, no interrupted run's mark reported, nothing else to do.
+    again = node.run("1.0.0", src=src, deploy_lock={"holder": ME})
+    assert not again["deploy_lock"]["taken"] and again["deploy_lock"]["drained"] is None and not again["changed"]
+
+
+def test_a_deploy_lock_another_run_holds_refuses_before_any_change(node):
+    src = node.tarball("1.0.0")
+    lock = node.root / ".beamops" / "deploy.lock"
+    lock.mkdir(parents=True)
+    (lock / "holder.json").write_text(json.dumps({**OTHER, "since": "2026-12-07T01:00:00Z"}))
+    refused = node.run("1.0.0", src=src, deploy_lock={"holder": ME})
+    assert refused["failed"] and not refused["changed"]
+    assert "another deploy holds" in refused["msg"] and "ops@ctl2" in refused["msg"] and "since 2026" in refused["msg"]
+    assert not (node.root / "releases" / "1.0.0").exists()
+    # Taken over from the holder found before: the interrupted run's mark is reported, the release sent.
+    (node.root / ".beamops" / "drained.json").write_text(json.dumps({"server": "n1", "by": OTHER}))
+    found = json.loads((lock / "holder.json").read_text())
+    over = node.run("1.0.0", src=src, deploy_lock={"holder": ME, "take_over": found})
+    assert not over.get("failed"), over
+    assert over["deploy_lock"]["taken"] and over["deploy_lock"]["drained"] == {"server": "n1", "by": OTHER}
+    assert (node.root / "releases" / "1.0.0").is_dir()
+
+
+def test_a_failure_after_the_deploy_lock_was_taken_reports_it_and_the_change(node, tmp_path):
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"not a tarball")
+    failed = node.run("1.0.0", src=broken, deploy_lock={"holder": ME})
+    assert failed["failed"] and failed["changed"] and failed["deploy_lock"]["taken"]
+    assert (node.root / ".beamops" / "deploy.lock" / "holder.json").is_file()

@@ -237,3 +237,26 @@ def test_a_releases_dir_that_cannot_be_listed_fails_naming_it_and_the_user(node,
     result = info(run_module, root)
     assert result["failed"] is True
     assert f"{releases} cannot be listed by user" in result["msg"] and f"(uid {os.geteuid()})" in result["msg"]
+
+
+def test_the_deploy_lock_and_the_kept_tarball_are_read_only_reported(node, deploy, run_module, tmp_path):
+    root = deploy("1.0.0")
+    free = info(run_module, root, deploying="1.0.0")
+    assert free["deploy_lock"] == {
+        "path": f"{root}/.beamops/deploy.lock",
+        "readable": True,
+        "holder": None,
+        "drained": None,
+    }
+    assert free["kept_tarball"] == sha256(root / ".beamops" / "tarballs" / "app-1.0.0.tar.gz")
+    assert info(run_module, root, deploying="9.9.9")["kept_tarball"] == ""
+    assert "kept_tarball" not in info(run_module, root)
+    (root / ".beamops" / "deploy.lock").mkdir()
+    (root / ".beamops" / "deploy.lock" / "holder.json").write_text('{"pid": 7, "controller": "c"}')
+    (root / ".beamops" / "drained.json").write_text('{"server": "n1"}')
+    held = info(run_module, root)
+    assert held["changed"] is False
+    assert held["deploy_lock"]["holder"] == {"pid": 7, "controller": "c"}
+    assert held["deploy_lock"]["drained"] == {"server": "n1"}
+    bad = info(run_module, root, deploying="../x")
+    assert bad["failed"] and "Invalid deploying" in bad["msg"]
