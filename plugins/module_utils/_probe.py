@@ -385,3 +385,73 @@ def interpret_status(state: dict, release_version: str | None, applications: lis
     if missing:
         raise ProbeFailure(f"node {node} has not started {', '.join(missing)}", details)
     return details
+
+
+# --- the HTTP probe an upgrade module runs in its own call (cold_upgrade, hot_upgrade) -------------------
+# Its suboptions are documented once, in the doc fragment beamops.deploy.upgrade_probe.
+UPGRADE_PROBE_SPEC = {
+    "url": {"type": "str", "required": True},
+    "status_codes": {"type": "list", "elements": "int", "default": [200]},
+    "body_regex": {"type": "str"},
+    "successes": {"type": "int", "default": 3},
+    "retries": {"type": "int", "default": 3},
+    "interval_s": {"type": "float", "default": 1.0},
+    "timeout_s": {"type": "float", "default": 60.0},
+    "attempt_timeout_s": {"type": "float", "default": 5.0},
+}
+
+
+def upgrade_probe_problem(probe: dict, no_log_values: set) -> str | None:
+    """Why the probe option cannot work (a message naming the suboption), None when it can. A password in
+    probe.url goes to no_log_values, so that it is masked in every message and result."""
+    if probe["successes"] < 1 or probe["retries"] < 0 or probe["interval_s"] < 0:
+        return "probe.successes must be at least 1, probe.retries and probe.interval_s at least 0"
+    if probe["timeout_s"] <= 0 or probe["attempt_timeout_s"] <= 0:
+        return "probe.timeout_s and probe.attempt_timeout_s must be above 0"
+    password = urlsplit(probe["url"]).password if "@" in probe["url"] else None
+    if password:
+        no_log_values.add(password)
+    problem = url_problem(probe["url"])
+    if problem:
+        return f"Invalid probe.url: {problem}. Give an http:// or https:// URL"
+    if probe["body_regex"] is not None:
+        try:
+            re.compile(probe["body_regex"])
+        except re.error as exc:
+            return f"Invalid probe.body_regex: {probe['body_regex']!r} is not a Python regular expression ({exc})"
+    return None
+
+
+def upgrade_probe(probe: dict, start_timeout: float = 0.0, successes: int | None = None) -> tuple[dict, str | None]:
+    """Run the probe option's HTTP probe: (figures, None) when it passed, (figures, the failure's message).
+
+    start_timeout: seconds the endpoint may take to answer at all (a node just restarted); successes: in a row,
+    instead of probe.successes (one, after a step that changed no running code)."""
+    options = {
+        "method": "GET",
+        "headers": {},
+        "status_codes": probe["status_codes"],
+        "body_regex": probe["body_regex"],
+        "expect_headers": {},
+        "validate_certs": True,
+    }
+    wanted = probe["successes"] if successes is None else successes
+    prober = Prober(
+        lambda timeout: http_check(probe["url"], timeout, **options),
+        successes=wanted,
+        retries=probe["retries"],
+        interval=probe["interval_s"],
+        timeout=probe["timeout_s"],
+        attempt_timeout=probe["attempt_timeout_s"],
+        start_timeout=start_timeout,
+    )
+    figures = prober.run()
+    ok, reason = figures.pop("ok"), figures.pop("reason")
+    if ok:
+        return figures, None
+    more = "start_timeout_s" if figures["start_s"] is None and start_timeout else "probe.retries, probe.timeout_s"
+    return figures, (
+        f"http probe of {redact_url(probe['url'])} failed: {figures['successes']} consecutive successes of "
+        f"{wanted} required after {figures['attempts']} attempts ({reason}); last error: "
+        f"{figures['last_error']}. Fix what the last error names, or give the service more time ({more})"
+    )

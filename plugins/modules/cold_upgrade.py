@@ -74,50 +74,18 @@ options:
     type: float
     default: 60
   probe:
-    description: The HTTP probe of the restarted node.
+    description:
+      - The HTTP probe of the restarted node (the suboptions are those of
+        P(beamops.deploy.hot_upgrade#module)'s O(beamops.deploy.hot_upgrade#module:probe) too).
     type: dict
     required: true
-    suboptions:
-      url:
-        description:
-          - URL to request, C(http://) or C(https://) only.
-          - Credentials in the URL are sent, but never shown in messages and results.
-        type: str
-        required: true
-      status_codes:
-        description: HTTP statuses that count as a success.
-        type: list
-        elements: int
-        default: [200]
-      body_regex:
-        description: Python regular expression the body must match (C(re.search)).
-        type: str
-      successes:
-        description: Consecutive successful answers required.
-        type: int
-        default: 3
-      retries:
-        description: Failed answers tolerated once the node answered; the probe fails at the next one.
-        type: int
-        default: 3
-      interval_s:
-        description: Seconds between two attempts.
-        type: float
-        default: 1
-      timeout_s:
-        description: Seconds the probe may take once the node answered.
-        type: float
-        default: 60
-      attempt_timeout_s:
-        description: Seconds one request, and the question to the node, may take.
-        type: float
-        default: 5
   lock_timeout_s:
     description: Seconds to wait for the root's lock when another task holds it, as in P(beamops.deploy.release#module).
     type: int
     default: 300
 extends_documentation_fragment:
   - beamops.deploy.node
+  - beamops.deploy.upgrade_probe
   - beamops.deploy.attributes
 attributes:
   check_mode:
@@ -205,7 +173,6 @@ release:
 import re
 import subprocess
 import time
-from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -218,25 +185,13 @@ from ansible_collections.beamops.deploy.plugins.module_utils._dist import (
 from ansible_collections.beamops.deploy.plugins.module_utils._node_state import ReleaseManager, release_argument_spec
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
+    UPGRADE_PROBE_SPEC,
     NamedReleaseRoot,
     ProbeFailure,
-    Prober,
     beam_check,
-    http_check,
-    redact_url,
-    url_problem,
+    upgrade_probe,
+    upgrade_probe_problem,
 )
-
-PROBE_SPEC = {
-    "url": {"type": "str", "required": True},
-    "status_codes": {"type": "list", "elements": "int", "default": [200]},
-    "body_regex": {"type": "str"},
-    "successes": {"type": "int", "default": 3},
-    "retries": {"type": "int", "default": 3},
-    "interval_s": {"type": "float", "default": 1.0},
-    "timeout_s": {"type": "float", "default": 60.0},
-    "attempt_timeout_s": {"type": "float", "default": 5.0},
-}
 
 _UNIT = re.compile(r"^[A-Za-z0-9:_.\\@-]+$")
 
@@ -265,31 +220,9 @@ class ColdUpgrade:
             )
         if p["stop_timeout_s"] <= 0 or p["start_timeout_s"] <= 0:
             self.module.fail_json(msg="stop_timeout_s and start_timeout_s must be above 0. Nothing was changed.")
-        if q["successes"] < 1 or q["retries"] < 0 or q["interval_s"] < 0:
-            self.module.fail_json(
-                msg="probe.successes must be at least 1, probe.retries and probe.interval_s at least 0. "
-                "Nothing was changed."
-            )
-        if q["timeout_s"] <= 0 or q["attempt_timeout_s"] <= 0:
-            self.module.fail_json(
-                msg="probe.timeout_s and probe.attempt_timeout_s must be above 0. Nothing was changed."
-            )
-        password = urlsplit(q["url"]).password if "@" in q["url"] else None
-        if password:
-            self.module.no_log_values.add(password)  # masked in every message and result
-        problem = url_problem(q["url"])
+        problem = upgrade_probe_problem(q, self.module.no_log_values)
         if problem:
-            self.module.fail_json(
-                msg=f"Invalid probe.url: {problem}. Give an http:// or https:// URL. Nothing was changed."
-            )
-        if q["body_regex"] is not None:
-            try:
-                re.compile(q["body_regex"])
-            except re.error as exc:
-                self.module.fail_json(
-                    msg=f"Invalid probe.body_regex: {q['body_regex']!r} is not a Python regular expression ({exc}). "
-                    "Nothing was changed."
-                )
+            self.module.fail_json(msg=f"{problem}. Nothing was changed.")
         if p["node_name"]:
             try:
                 flag_for_given_name(p["node_name"])
@@ -388,37 +321,12 @@ class ColdUpgrade:
 
     def probe(self, restarted: bool) -> None:
         q = self.probe_p
-        options = {
-            "method": "GET",
-            "headers": {},
-            "status_codes": q["status_codes"],
-            "body_regex": q["body_regex"],
-            "expect_headers": {},
-            "validate_certs": True,
-        }
-        prober = Prober(
-            lambda timeout: http_check(q["url"], timeout, **options),
-            successes=q["successes"],
-            retries=q["retries"],
-            interval=q["interval_s"],
-            timeout=q["timeout_s"],
-            attempt_timeout=q["attempt_timeout_s"],
-            start_timeout=self.p["start_timeout_s"] if restarted else 0.0,
-        )
         t0 = time.monotonic()
-        figures = prober.run()
-        ok, reason = figures.pop("ok"), figures.pop("reason")
+        figures, failure = upgrade_probe(q, self.p["start_timeout_s"] if restarted else 0.0)
         self.result["probe"] = figures
-        if not ok:
+        if failure:
             self.result["seconds"]["probe"] = round(time.monotonic() - t0, 3)
-            more = "start_timeout_s" if figures["start_s"] is None and restarted else "probe.retries, probe.timeout_s"
-            self.fail(
-                self.after_switch(
-                    f"http probe of {redact_url(q['url'])} failed: {figures['successes']} consecutive successes of "
-                    f"{q['successes']} required after {figures['attempts']} attempts ({reason}); last error: "
-                    f"{figures['last_error']}. Fix what the last error names, or give the service more time ({more})"
-                )
-            )
+            self.fail(self.after_switch(failure))
         try:
             self.result["release"] = beam_check(self.node(), q["attempt_timeout_s"], self.p["version"], [])
         except ProbeFailure as exc:
@@ -476,7 +384,7 @@ def main() -> None:
             "service_name": {"type": "str", "required": True},
             "stop_timeout_s": {"type": "float", "default": 75.0},
             "start_timeout_s": {"type": "float", "default": 60.0},
-            "probe": {"type": "dict", "required": True, "options": PROBE_SPEC},
+            "probe": {"type": "dict", "required": True, "options": UPGRADE_PROBE_SPEC},
             **node_argument_spec(),
         },
         supports_check_mode=True,

@@ -23,6 +23,10 @@ description:
     C(<root>/releases/<version>) (what stood there is removed; the old name is left as a link to it, since
     the running node's code paths name it) and C(current) points at it, under the release module's lock.
     A cold start then boots the version C(current) names. The same follows a rollback made permanent.
+  - With O(probe), the new code is probed in the same call before it is made permanent (the HTTP endpoint's
+    O(probe.successes) answers in a row), and once more after (one answer), so that a deploy installs, probes,
+    makes permanent and probes in one call. A failed probe fails the task with the version installed and
+    not permanent (a VM restart boots the old one); roll it back with O(state=rolled_back).
   - An install error after the point of no return makes the node restart on its permanent
     release. The module waits for the node, returns RV(node_restarted) and the version it runs,
     and fails.
@@ -73,6 +77,11 @@ options:
     type: int
     default: 60
     aliases: [timeout]
+  probe:
+    description:
+      - With O(state=present), the HTTP probe of the new code, between the install and C(make_permanent) and once
+        after it. Not run in check mode, nor when the node runs O(version) permanent already.
+    type: dict
   restart_timeout_s:
     description:
       - Seconds to wait for the node to answer again after it restarted.
@@ -82,6 +91,7 @@ options:
     aliases: [restart_timeout]
 extends_documentation_fragment:
   - beamops.deploy.node
+  - beamops.deploy.upgrade_probe
   - beamops.deploy.attributes
   - beamops.deploy.attributes.release_host
 attributes:
@@ -112,6 +122,15 @@ EXAMPLES = r"""
     root: /opt/myapp
     version: "1.2.0"
     permanent: false
+
+- name: Install 1.2.0, probe it, make it permanent and probe it again, in one call
+  beamops.deploy.hot_upgrade:
+    name: myapp
+    root: /opt/myapp
+    version: "1.2.0"
+    probe:
+      url: http://127.0.0.1:4000/health
+      successes: 3
 
 - name: Roll back to the previous version
   beamops.deploy.hot_upgrade:
@@ -148,6 +167,18 @@ node_restarted:
   returned: always
   type: bool
   sample: false
+probe:
+  description:
+    - With O(probe), the probe before C(make_permanent), as P(beamops.deploy.health_probe#module) gives its figures
+      (C(attempts), C(successes), C(failures), C(start_s), C(last_error)).
+  returned: when the probe ran
+  type: dict
+  sample: {attempts: 3, successes: 3, failures: 0, start_s: 0.0, last_error: ""}
+probe_permanent:
+  description: With O(probe), the one answer required once the release was made permanent, the same figures.
+  returned: when that probe ran
+  type: dict
+  sample: {attempts: 1, successes: 1, failures: 0, start_s: 0.0, last_error: ""}
 timings_ms:
   description:
     - Milliseconds per phase. V(preflight), V(verify), V(make_permanent) and V(control_node) are measured
@@ -156,7 +187,8 @@ timings_ms:
       connect itself, see the notes); V(unpack), V(check_install) and V(install) are the
       release_handler calls themselves, measured where the question is evaluated.
     - With O(permanent=true), a release installed and running but not yet permanent is made permanent in
-      the V(preflight) question that reads the state.
+      the V(preflight) question that reads the state (not with O(probe), which probes it first).
+    - With O(probe), V(probe) and V(probe_permanent) are the probes before and after C(make_permanent).
   returned: always
   type: dict
   sample: {preflight: 420, control_node: 610, unpack: 160, check_install: 4, install: 16, make_permanent: 5}
@@ -195,6 +227,11 @@ from ansible_collections.beamops.deploy.plugins.module_utils._otp import (
     ReleaseRoot,
     erl_string,
     relup_sources,
+)
+from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
+    UPGRADE_PROBE_SPEC,
+    upgrade_probe,
+    upgrade_probe_problem,
 )
 
 
@@ -272,7 +309,8 @@ class HotUpgrade:
         version = self.p["version"]
         erl_string(version)
         made_permanent = None
-        if self.p["permanent"] and not self.module.check_mode:
+        # With a probe, the installed release is probed before it is made permanent: no make_permanent with the read.
+        if self.p["permanent"] and not self.module.check_mode and not self.p["probe"]:
             # The usual second call of a deploy (install, probe, then this): the release installed and
             # running, not yet permanent, is made so in the same control node that reads the status.
             before, made_permanent = self.timed(
@@ -299,7 +337,9 @@ class HotUpgrade:
             if made_permanent is not None:
                 self.made_permanent(version, made_permanent)
             elif self.p["permanent"] and statuses[version] != "permanent":
+                self.probe_new(version, statuses)
                 self.make_permanent(version)
+                self.probe_permanent(version)
             elif self.p["permanent"] and not self.module.check_mode:
                 self.result["changed"] = bool(self.release.point_start_script(version))
                 self.name_tree(version)
@@ -361,8 +401,32 @@ class HotUpgrade:
         if after["running_version"] != version:
             self.fail(f"node {self.node.name} runs {after['running_version']} after installing {version}")
         self.release.write_record(version=version, from_version=running)
+        self.probe_new(version, statuses)
         if self.p["permanent"]:
             self.make_permanent(version)
+            self.probe_permanent(version)
+
+    def probe_new(self, version: str, statuses: dict) -> None:
+        """With the probe option: the installed code, before make_permanent (not in check mode)."""
+        if not self.p["probe"] or self.module.check_mode:
+            return
+        figures, failure = self.timed("probe", upgrade_probe, self.p["probe"])
+        self.result["probe"] = figures
+        if failure:
+            permanent = next((v for v, status in statuses.items() if status == "permanent"), "?")
+            self.fail(
+                f"{failure}. The node runs {version}, installed and not permanent: a VM restart boots {permanent}; "
+                "roll it back with state=rolled_back"
+            )
+
+    def probe_permanent(self, version: str) -> None:
+        """With the probe option: one answer once the release is permanent (not in check mode)."""
+        if not self.p["probe"] or self.module.check_mode:
+            return
+        figures, failure = self.timed("probe_permanent", upgrade_probe, self.p["probe"], 0.0, 1)
+        self.result["probe_permanent"] = figures
+        if failure:
+            self.fail(f"{failure}, after {version} was made permanent")
 
     def rpc_install(self, version: str, before: dict):
         args = f"[{erl_string(version)}, [{{update_paths, true}}]]"
@@ -570,12 +634,15 @@ def main() -> None:
             "tarball": {"type": "path"},
             "timeout_s": seconds_option("timeout", "int", 60),
             "restart_timeout_s": seconds_option("restart_timeout", "int", 60),
+            "probe": {"type": "dict", "options": UPGRADE_PROBE_SPEC},
             **node_argument_spec(),
         },
         required_if=[("state", "present", ["version"])],
         supports_check_mode=True,
     )
     problem = check_options(module.params)
+    if not problem and module.params["probe"]:
+        problem = upgrade_probe_problem(module.params["probe"], module.no_log_values)
     if problem:
         module.fail_json(msg=f"release {module.params['name']}: {problem}; nothing was done")
     try:

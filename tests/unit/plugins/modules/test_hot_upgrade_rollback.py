@@ -372,3 +372,53 @@ def test_a_start_script_that_is_a_fifo_is_named_and_not_read(tmp_path, node, run
     os.mkfifo(root / "bin" / "app")
     result = rollback(run_module, root)
     assert result["failed"] is True and "is not a regular file (a FIFO)" in result["msg"]
+
+
+def upgrade(run_module, root, **extra):
+    return run_module(hot_upgrade, {"name": "app", "root": str(root), "version": "1.1.0", **extra})
+
+
+@pytest.fixture
+def endpoint(serve_http):
+    """endpoint(status) -> a probe URL answering status, each GET recorded in the node's calls (in order)."""
+
+    def make(status):
+        def respond(_handler):
+            FakeNode.calls.append(("GET", str(status)))
+            return status, b"{}", {}
+
+        return serve_http(respond) + "/health"
+
+    return make
+
+
+def test_the_probe_runs_before_make_permanent_and_once_after_in_the_same_call(tmp_path, node, run_module, endpoint):
+    node.reset([("1.1.0", "current"), ("1.0.0", "permanent")])
+    root = release_dir(tmp_path, script_vsn="1.0.0")
+    probe = {"url": endpoint(200), "successes": 2, "interval_s": 0.01}
+    result = upgrade(run_module, root, probe=probe)
+    assert not result.get("failed"), result
+    assert [fun for fun, _args in node.calls] == ["GET", "GET", "make_permanent", "GET"]
+    assert (result["probe"]["successes"], result["probe_permanent"]["successes"]) == (2, 1)
+    assert result["changed"] and result["permanent_version"] == "1.1.0"
+    assert {"probe", "probe_permanent"} <= set(result["timings_ms"])
+
+
+def test_a_failed_probe_leaves_the_release_not_permanent_and_says_so(tmp_path, node, run_module, endpoint):
+    node.reset([("1.1.0", "current"), ("1.0.0", "permanent")])
+    root = release_dir(tmp_path, script_vsn="1.0.0")
+    probe = {"url": endpoint(503), "successes": 2, "retries": 1, "interval_s": 0.01}
+    result = upgrade(run_module, root, probe=probe)
+    assert result["failed"] and "make_permanent" not in [fun for fun, _args in node.calls]
+    assert "http probe of" in result["msg"] and "installed and not permanent: a VM restart boots 1.0.0" in result["msg"]
+    assert result["probe"]["successes"] == 0 and "probe_permanent" not in result
+
+
+def test_without_a_probe_the_read_makes_it_permanent_and_a_bad_probe_is_refused(tmp_path, node, run_module):
+    node.reset([("1.1.0", "current"), ("1.0.0", "permanent")])
+    root = release_dir(tmp_path, script_vsn="1.0.0")
+    bad = upgrade(run_module, root, probe={"url": "ftp://x/health"})
+    assert bad["failed"] and "Invalid probe.url" in bad["msg"] and node.calls == []
+    result = upgrade(run_module, root)
+    assert not result.get("failed"), result
+    assert [fun for fun, _args in node.calls] == ["make_permanent"] and "probe" not in result
