@@ -44,12 +44,32 @@ PLAYBOOK = """
       ansible.builtin.command: "false"
       ignore_errors: true
       changed_when: false
+    - name: A release sent, the kept copy asked for first
+      release:
+        src: x.tar.gz
+        kept_sha256: "{{ omit }}"
+    - name: A release sent, the kept copy known
+      release:
+        src: x.tar.gz
+        kept_sha256: ""
+"""
+
+# Stands for beamops.deploy.release's action (the callback goes by the action's last name).
+RELEASE_ACTION = """
+from ansible.plugins.action import ActionBase
+
+
+class ActionModule(ActionBase):
+    def run(self, tmp=None, task_vars=None):
+        return {"changed": False}
 """
 
 
 @pytest.mark.skipif(not shutil.which("ansible-playbook", path=os.path.dirname(sys.executable)), reason="no ansible")
 def test_counts_the_calls_that_leave_the_control_node(tmp_path):
     (tmp_path / "play.yml").write_text(PLAYBOOK)
+    (tmp_path / "action_plugins").mkdir()
+    (tmp_path / "action_plugins" / "release.py").write_text(RELEASE_ACTION)
     (tmp_path / "hosts.ini").write_text(
         f"n1 ansible_connection=local ansible_python_interpreter={sys.executable}\n"
         f"n2 ansible_connection=local ansible_python_interpreter={sys.executable}\n"
@@ -74,5 +94,11 @@ def test_counts_the_calls_that_leave_the_control_node(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     counts = json.loads(out.read_text())["Counted"]
     for host in ("n1", "n2"):
-        assert counts[host]["calls"] == 4, counts
-        assert counts[host]["tasks"] == {"One module call each": 1, "A loop of two": 2, "Failed but ignored": 1}
+        assert counts[host]["calls"] == 7, counts
+        assert counts[host]["tasks"] == {
+            "One module call each": 1,
+            "A loop of two": 2,
+            "Failed but ignored": 1,
+            "A release sent, the kept copy asked for first": 2,
+            "A release sent, the kept copy known": 1,
+        }
