@@ -139,12 +139,10 @@ from ansible_collections.beamops.deploy.plugins.module_utils import _deploy_lock
 
 
 def _locked(p: dict, lock: str, mark: str, check: bool) -> dict:
-    if p["state"] == "inspected":
-        if lk.read_mark(mark) is None:
-            return {"changed": False, "taken": False, "holder": lk.read_holder(lock), "drained": None}
-        result = lk.acquire(p["root"], p["holder"], p["take_over"], None, check)
-    else:
-        result = lk.acquire(p["root"], p["holder"], p["take_over"], p["mark"], check)
+    inspected = p["state"] == "inspected"
+    if inspected and lk.read_mark(mark) is None:
+        return {"changed": False, "taken": False, "holder": lk.read_holder(lock), "drained": None}
+    result = lk.acquire(p["root"], p["holder"], p["take_over"], None if inspected else p["mark"], check)
     result["changed"] = result["taken"] or result.get("marked", False)
     return result
 
