@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -65,6 +66,24 @@ def plan(names: list[str], lanes: int, seconds: dict[str, float]) -> list[list[s
         out[lane].append(name)
         work[lane] += seconds.get(name, ESTIMATES.get(name, UNKNOWN))
     return out
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+FRAME = re.compile(r"^\s*[\u2502\u250c\u2514]\s?")
+
+
+def digest(log: str, limit: int = 16) -> list[str]:
+    """The few lines of a failed scenario's log that say why: the task that failed last (its TASK line and
+    the fatal result) and pytest's failures. CI shows the end of the output, and the whole log is long."""
+    lines = [FRAME.sub("", ANSI.sub("", line)).rstrip() for line in log.splitlines()]
+    out: list[str] = []
+    fatal = max((i for i, line in enumerate(lines) if re.match(r"\s*(fatal|failed): \[", line)), default=None)
+    if fatal is not None:
+        task = next((lines[i] for i in range(fatal, -1, -1) if lines[i].lstrip().startswith("TASK [")), "")
+        out += [task.strip(), *[line for line in lines[fatal : fatal + 10] if line.strip()]]
+    out += [line.strip() for line in lines if re.match(r"\s*(- )?(FAILED|ERROR) \S+::", line)][:6]
+    out += [line.strip() for line in lines if re.match(r"\s*(- )?E\s{2,}", line)][:4]
+    return [line[:300] for line in out if line][:limit]
 
 
 def main() -> int:
@@ -128,6 +147,10 @@ def main() -> int:
     seconds.update({n: round(t) for n, (rc, t) in results.items() if rc == 0})
     record.write_text(json.dumps(seconds, indent=2, sort_keys=True) + "\n")
     failed = sorted(n for n, (rc, _) in results.items() if rc != 0)
+    for name in failed:
+        print(f"== why {name} failed (from {args.logs / (name + '.log')}):", flush=True)
+        for line in digest((args.logs / f"{name}.log").read_text(errors="replace")):
+            print(f"   {line}", flush=True)
     missed = sorted(set(names) - set(results))
     print(
         f"molecule: {len(results) - len(failed)} of {len(names)} scenarios passed in "
