@@ -20,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -232,6 +233,18 @@ def start_node(container: str) -> None:
         node_script(container, "daemon")
 
 
+_REACH: dict[str, Path] = {}
+
+
+def _reach(host: str) -> Path:
+    """A one-host inventory of a lab container for ad-hoc runs, written once per host and process (its
+    SSH master connection is kept between the runs)."""
+    if host not in _REACH:
+        path = Path(tempfile.mkdtemp(prefix=f"reach-{PREFIX}-")) / "inventory.yml"
+        _REACH[host] = write_inventory(path, lbs=(), nodes=(host,))
+    return _REACH[host]
+
+
 def run_module(
     host: str,
     module: str,
@@ -242,14 +255,11 @@ def run_module(
 ) -> dict:
     """Run one Ansible module on a lab container (or the control node) and return its result.
 
-    Uses the ad-hoc `ansible` command with the JSON callback, the way a user's task would run it;
-    become_user runs it as that user (sudo), as the roles do for the modules that reach the node.
+    Uses the ad-hoc `ansible` command with the JSON callback, the way a user's task would run it, over the
+    connection write_inventory gives; become_user runs it as that user (sudo), as the roles do for the
+    modules that reach the node.
     """
-    target = (
-        ["localhost", "-i", "localhost,", "-c", "local"]
-        if delegate_local
-        else ["all", "-i", f"{host},", "-c", "containers.podman.podman"]
-    )
+    target = ["localhost", "-i", "localhost,", "-c", "local"] if delegate_local else [host, "-i", str(_reach(host))]
     argv = [
         "ansible",
         *target,
@@ -278,14 +288,62 @@ def run_module(
     return next(iter(results.values()))
 
 
-def write_inventory(path: Path, lbs: tuple[str, ...] = (LB,)) -> Path:
-    """An inventory of this lab (groups beam_nodes and lb, podman connection) for ansible-playbook."""
-    hosts = "\n".join(f"        {name}:" for name in NODES)
-    balancers = "\n".join(f"        {name}:" for name in lbs)
+def container_address(container: str) -> str:
+    """The container's address on the lab's podman network (reachable from this host: rootful bridge)."""
+    out = subprocess.run(
+        ["podman", "inspect", container, "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.split()
+    if not out:
+        raise RuntimeError(f"{container} has no address on a podman network")
+    return out[0]
+
+
+def ssh_key() -> Path:
+    """The key `make setup` made, authorized on the lab's hosts by lab/ssh.yml (lab/provision.yml imports it)."""
+    return Path(os.environ.get("BEAMOPS_BUILD_DIR", LAB_DIR.parent / ".build")) / "ssh" / "id_ed25519"
+
+
+def write_inventory(
+    path: Path,
+    lbs: tuple[str, ...] = (LB,),
+    connection: str | None = None,
+    groups: dict[str, tuple[str, ...]] | None = None,
+    nodes: tuple[str, ...] = NODES,
+) -> Path:
+    """An inventory of this lab (groups beam_nodes and lb) for ansible-playbook.
+
+    connection: ssh (the default, as production runs: each host's address on the lab network, root with
+    the lab's key, one master connection per host kept in a directory of this inventory's own, pipelining),
+    or podman (podman exec/cp). BEAMOPS_LAB_CONNECTION sets the default. groups: more groups of the
+    lab's hosts (e.g. blue and green)."""
+    connection = connection or os.environ.get("BEAMOPS_LAB_CONNECTION", "ssh")
+    if connection == "ssh":
+        control = tempfile.mkdtemp(prefix=f"bcp-{PREFIX}-", dir="/tmp")
+        host = lambda name: f"        {name}:\n          ansible_host: {container_address(name)}"  # noqa: E731
+        reach = (
+            "    ansible_connection: ssh\n    ansible_user: root\n"
+            f"    ansible_ssh_private_key_file: {ssh_key()}\n    ansible_pipelining: true\n"
+            "    ansible_ssh_args: -o ControlMaster=auto -o ControlPersist=60s"
+            f" -o ControlPath={control}/%C -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null\n"
+        )
+    elif connection == "podman":
+        host = lambda name: f"        {name}:"  # noqa: E731
+        reach = "    ansible_connection: containers.podman.podman\n"
+    else:
+        raise ValueError(f"BEAMOPS_LAB_CONNECTION must be ssh or podman, not {connection!r}")
+    hosts = "\n".join(host(name) for name in nodes)
+    balancers = "\n".join(host(name) for name in lbs)
+    more = "".join(
+        f"    {group}:\n      hosts:\n" + "".join(f"        {name}:\n" for name in members)
+        for group, members in (groups or {}).items()
+    )
     path.write_text(
-        "all:\n  vars:\n    ansible_connection: containers.podman.podman\n"
-        "    ansible_python_interpreter: /usr/bin/python3\n  children:\n"
-        f"    beam_nodes:\n      hosts:\n{hosts}\n    lb:\n      hosts:\n{balancers}\n",
+        f"all:\n  vars:\n{reach}    ansible_python_interpreter: /usr/bin/python3\n  children:\n"
+        f"    beam_nodes:\n      hosts:\n{hosts}\n    lb:\n      hosts:\n{balancers}\n{more}",
         encoding="utf-8",
     )
     return path

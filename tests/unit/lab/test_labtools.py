@@ -165,3 +165,32 @@ def test_lab_vars_are_the_labs_own_settings():
     settings = labtools.lab_vars()
     assert settings["lab_haproxy_backend"] == "beam_nodes"
     assert isinstance(settings["lab_node_http_port"], int)
+
+
+def inventory_list(path: Path) -> dict:
+    argv = [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(path), "--list"]
+    return json.loads(subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout)
+
+
+def test_the_inventory_reaches_each_host_at_its_address_over_ssh_or_through_podman(tmp_path, monkeypatch):
+    """A fake podman on PATH answers `inspect` with an address per container; ansible-inventory reads the result."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "podman").write_text('#!/bin/sh\ncase "$2" in *node1) echo "10.0.0.11 ";; *) echo "10.0.0.99 ";; esac\n')
+    (bin_dir / "podman").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.delenv("BEAMOPS_LAB_CONNECTION", raising=False)
+    listed = inventory_list(labtools.write_inventory(tmp_path / "ssh.yml"))
+    node1 = listed["_meta"]["hostvars"][labtools.NODES[0]]
+    assert node1["ansible_host"] == "10.0.0.11" and node1["ansible_connection"] == "ssh"
+    assert node1["ansible_pipelining"] is True and "ControlPersist" in node1["ansible_ssh_args"]
+    assert listed["_meta"]["hostvars"][labtools.LB]["ansible_host"] == "10.0.0.99"
+    assert set(listed["beam_nodes"]["hosts"]) == set(labtools.NODES) and listed["lb"]["hosts"] == [labtools.LB]
+    colours = labtools.write_inventory(tmp_path / "c.yml", groups={"blue": labtools.NODES[:2], "green": ()})
+    assert set(inventory_list(colours)["blue"]["hosts"]) == set(labtools.NODES[:2])
+    one = inventory_list(labtools.write_inventory(tmp_path / "one.yml", lbs=(), nodes=(labtools.NODES[0],)))
+    assert list(one["_meta"]["hostvars"]) == [labtools.NODES[0]]
+    podman = labtools.write_inventory(tmp_path / "podman.yml", connection="podman").read_text()
+    assert "containers.podman.podman" in podman and "ansible_host" not in podman
+    with pytest.raises(ValueError, match="ssh or podman"):
+        labtools.write_inventory(tmp_path / "x.yml", connection="telnet")

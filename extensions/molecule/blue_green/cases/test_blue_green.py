@@ -25,7 +25,8 @@ LAB_VARS = yaml.safe_load((labtools.LAB_DIR / "vars.yml").read_text())
 BACKEND = LAB_VARS["lab_haproxy_backend"]
 BLUE, GREEN = labtools.NODES[:2], labtools.NODES[2:]
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY") or tempfile.mkdtemp(prefix="blue_green-"))
-INVENTORY = Path(os.environ.get("MOLECULE_INVENTORY_FILE") or EPHEMERAL / "inventory" / "x").parent
+# The lab over SSH (groups beam_nodes and lb, and blue and green as in molecule.yml), as production runs.
+INVENTORY = labtools.write_inventory(EPHEMERAL / "blue_green-inventory.yml", groups={"blue": BLUE, "green": GREEN})
 # A third of the requests are slow (200-500 ms): a member taken out before its sessions end cuts some.
 LOAD = ("--concurrency", "8", "--slow-ratio", "0.3")
 FIGURES, figures = labtools.scenario_figures("blue_green")

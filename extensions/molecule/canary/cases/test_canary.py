@@ -29,7 +29,8 @@ BACKEND = LAB_VARS["lab_haproxy_backend"]
 CANARY, OTHERS = labtools.NODES[0], labtools.NODES[1:]
 BLUE, GREEN = labtools.NODES[:2], labtools.NODES[2:]
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY") or tempfile.mkdtemp(prefix="canary-"))
-INVENTORY = Path(os.environ.get("MOLECULE_INVENTORY_FILE") or EPHEMERAL / "inventory" / "x").parent
+# The lab over SSH (groups beam_nodes and lb, and blue and green as in molecule.yml), as production runs.
+INVENTORY = labtools.write_inventory(EPHEMERAL / "canary-inventory.yml", groups={"blue": BLUE, "green": GREEN})
 # A tenth of the requests are slow (200-500 ms): a member taken out before its sessions end cuts some.
 LOAD = ("--concurrency", "6", "--slow-ratio", "0.1")
 # Short bakes keep the scenario short; the load gives each side well over min_requests in them.

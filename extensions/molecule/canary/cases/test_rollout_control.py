@@ -29,7 +29,8 @@ BACKEND = labtools.lab_vars()["lab_haproxy_backend"]
 NODES = labtools.NODES
 DONE, UNTOUCHED = NODES[:2], NODES[2:]
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY") or tempfile.mkdtemp(prefix="rollout-control-"))
-INVENTORY = Path(os.environ.get("MOLECULE_INVENTORY_FILE") or EPHEMERAL / "inventory" / "x").parent
+# The lab over SSH (groups beam_nodes and lb, and blue and green as in molecule.yml), as production runs.
+INVENTORY = labtools.write_inventory(EPHEMERAL / "rc-inventory.yml", groups={"blue": NODES[:2], "green": NODES[2:]})
 LOAD = ("--concurrency", "6", "--slow-ratio", "0.1")
 FIGURES, figures = labtools.scenario_figures("canary-rollout-control")
 
