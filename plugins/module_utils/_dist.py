@@ -27,7 +27,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _fs
+from ansible_collections.beamops.deploy.plugins.module_utils import _fs, _net
 
 EPMD_PORT = 4369
 # The most bytes read from epmd for its list of names: a line per node, a few dozen bytes each.
@@ -547,31 +547,22 @@ def epmd_names(host: str, port: int | None = None, timeout: float = 2.0, option:
     port = port or epmd_port()
     peer = f"{host}:{port}"
     deadline = time.monotonic() + timeout
-    chunks: list[bytes] = []
-    size = 0
     try:
         with socket.create_connection((host, port), timeout=timeout) as conn:
             conn.settimeout(_time_left(deadline))
             conn.sendall(b"\x00\x01n")
-            while True:
-                conn.settimeout(_time_left(deadline))
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > EPMD_ANSWER_LIMIT:
-                    raise OSError(
-                        f"epmd at {peer} sent more than {EPMD_ANSWER_LIMIT // 1024} KiB for its list of names, "
-                        "far more than a host's epmd has: it is not a working epmd; stop what listens on "
-                        f"port {port}, or point ERL_EPMD_PORT at the real epmd"
-                    )
+            data = _net.read_to_close(conn, deadline, EPMD_ANSWER_LIMIT)
+    except _net.AnswerTooLong:
+        raise OSError(
+            f"epmd at {peer} sent more than {EPMD_ANSWER_LIMIT // 1024} KiB for its list of names, "
+            "far more than a host's epmd has: it is not a working epmd; stop what listens on "
+            f"port {port}, or point ERL_EPMD_PORT at the real epmd"
+        ) from None
     except TIMEOUTS:
         raise TimeoutError(
             f"epmd at {peer} did not answer in full within {timeout:g} s (from {option}): it is not a "
             f"working epmd, or the host is overloaded; check what listens on port {port}"
         ) from None
-    data = b"".join(chunks)
     if len(data) < 4:
         raise OSError(f"epmd at {peer} closed the connection without an answer")
     names = {}

@@ -57,6 +57,21 @@ def read_text(path: str, limit: int = DEFAULT_LIMIT, encoding: str = "utf-8", er
     return read_bytes(path, limit).decode(encoding, errors)
 
 
+def read_small(
+    path: str, limit: int = DEFAULT_LIMIT, errors: str = "strict", unsafe: type[Exception] = ValueError
+) -> str | None:
+    """The text of a small file of a release tree; None when it is missing or cannot be read or decoded.
+
+    A FIFO, device or directory in its place, or a file over LIMIT, is never read (the read would block,
+    or never end): the caller's UNSAFE exception, naming the file and what to do."""
+    try:
+        return read_text(path, limit, errors=errors)
+    except UnsafeFile as exc:
+        raise unsafe(str(exc)) from None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def _kind(mode: int) -> str:
     for test, name in (
         (stat.S_ISFIFO, "a FIFO"),

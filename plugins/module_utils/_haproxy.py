@@ -16,6 +16,7 @@ import re
 import socket
 import time
 
+from ansible_collections.beamops.deploy.plugins.module_utils import _net
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import deprecated_alias, seconds_option
 
 # srv_admin_state bits of `show servers state` (HAProxy 2.6, include/haproxy/server-t.h).
@@ -312,32 +313,22 @@ class RuntimeAPI:
                 "`stats socket ... level admin` at that address; a unix socket needs the task delegated to "
                 "the load balancer (delegate_to), a TCP one needs admin_host/admin_port reachable."
             ) from exc
-        chunks = []
-        size = 0
         try:
             sock.settimeout(max(0.001, deadline - time.monotonic()))
             sock.sendall(command.encode() + b"\n")
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                sock.settimeout(remaining)
-                chunk = sock.recv(min(65536, MAX_ANSWER_BYTES + 1 - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > MAX_ANSWER_BYTES:
-                    raise HAProxyError(
-                        f"The {self.describe()} sent more than {MAX_ANSWER_BYTES // 1048576} MiB "
-                        f"({MAX_ANSWER_BYTES} bytes, the most read of one answer) for `{command}`: reading "
-                        "stopped. HAProxy's answers are far smaller: check that this socket is HAProxy's "
-                        "admin socket."
-                    )
+            answer = _net.read_to_close(sock, deadline, MAX_ANSWER_BYTES)
+        except _net.AnswerTooLong:
+            raise HAProxyError(
+                f"The {self.describe()} sent more than {MAX_ANSWER_BYTES // 1048576} MiB "
+                f"({MAX_ANSWER_BYTES} bytes, the most read of one answer) for `{command}`: reading "
+                "stopped. HAProxy's answers are far smaller: check that this socket is HAProxy's "
+                "admin socket."
+            ) from None
         except _TIMEOUTS as exc:
+            came = exc.received if isinstance(exc, _net.AnswerTimedOut) else 0
             raise HAProxyError(
                 f"The {self.describe()} did not finish answering `{command}` within {self.timeout:g}s "
-                f"(socket_timeout_s; {size} bytes came). Check that HAProxy is not overloaded "
+                f"(socket_timeout_s; {came} bytes came). Check that HAProxy is not overloaded "
                 "or reloading, or raise socket_timeout_s."
             ) from exc
         except OSError as exc:
@@ -347,7 +338,7 @@ class RuntimeAPI:
             ) from exc
         finally:
             sock.close()
-        return b"".join(chunks).decode("utf-8", "replace")
+        return answer.decode("utf-8", "replace")
 
     def cli_level(self) -> str | None:
         """'admin', 'operator', 'user', or None when HAProxy is too old to tell."""

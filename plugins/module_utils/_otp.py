@@ -37,16 +37,8 @@ class OtpError(Exception):
 
 
 def read_small(path: str, errors: str = "strict", limit: int = _SMALL_LIMIT) -> str | None:
-    """The text of a small file of a release tree; None when it is missing or cannot be read.
-
-    A FIFO, device or directory in its place is never read (the read would block, or never end):
-    OtpError, naming the file and what to do."""
-    try:
-        return _fs.read_text(path, limit, errors=errors)
-    except _fs.UnsafeFile as exc:
-        raise OtpError(str(exc)) from None
-    except (OSError, UnicodeDecodeError):
-        return None
+    """_fs.read_small of a release tree's file, a FIFO or device in its place refused as an OtpError."""
+    return _fs.read_small(path, limit, errors, unsafe=OtpError)
 
 
 class ReleaseRoot:

@@ -268,30 +268,17 @@ def list_releases(path: str) -> list[str]:
         ) from None
 
 
-def read_small(path: str, limit: int = _fs.DEFAULT_LIMIT, errors: str = "strict") -> str | None:
-    """The text of a small file of a release root; None when it is missing or unreadable.
-
-    ValueError when it is a FIFO, device, directory or larger than ``limit`` (read_text of _fs): such a
-    file is never read, since the read would block or never end, and the message says what to do."""
-    try:
-        return _fs.read_text(path, limit, errors=errors)
-    except _fs.UnsafeFile as exc:
-        raise ValueError(str(exc)) from None
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
 def boot_version(tree: str, name: str) -> str | None:
     """The version a cold start from a release directory boots: the REL_VSN written into relx's
     bin/<name>, else the release version in releases/start_erl.data (mix releases read it there).
 
     ValueError when either file is a FIFO, a device or a directory (never read)."""
-    script = read_small(os.path.join(tree, "bin", name), _SCRIPT_LIMIT, errors="replace")
+    script = _fs.read_small(os.path.join(tree, "bin", name), _SCRIPT_LIMIT, errors="replace")
     for line in (script or "").splitlines():
         match = re.match(r'\s*REL_VSN="([^"]+)"', line)
         if match:
             return match.group(1)
-    parts = (read_small(os.path.join(tree, "releases", "start_erl.data"), _HOLDER_LIMIT) or "").split()
+    parts = (_fs.read_small(os.path.join(tree, "releases", "start_erl.data"), _HOLDER_LIMIT) or "").split()
     return parts[1] if len(parts) > 1 else None
 
 
