@@ -22,12 +22,12 @@ options:
         type: str
         required: true
       status_codes:
-        description: HTTP statuses that count as a success.
+        description: As O(beamops.deploy.health_probe#module:status_codes), for this probe.
         type: list
         elements: int
         default: [200]
       body_regex:
-        description: Python regular expression the body must match (C(re.search)).
+        description: As O(beamops.deploy.health_probe#module:body_regex), for this probe.
         type: str
       successes:
         description: Consecutive successful answers required.
