@@ -274,6 +274,46 @@ def fake_epmd(monkeypatch):
 
 
 @pytest.fixture
+def raw_http():
+    """raw_http(behave) -> base URL of a loopback server whose connections behave(stop, conn) serves after
+    reading the request (raw bytes: a body that never ends, one that drips, no answer at all)."""
+    made = []
+
+    def make(behave):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(0.05)
+        stop = threading.Event()
+
+        def handle(conn):
+            try:
+                conn.recv(4096)
+                behave(stop, conn)
+            except OSError:
+                pass  # the probe gave up
+            finally:
+                conn.close()
+
+        def serve():
+            while not stop.is_set():
+                try:
+                    conn, _addr = listener.accept()
+                except OSError:
+                    continue
+                threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        made.append((stop, listener))
+        return f"http://127.0.0.1:{listener.getsockname()[1]}/health"
+
+    yield make
+    for stop, listener in made:
+        stop.set()
+        listener.close()
+
+
+@pytest.fixture
 def run_module(capsys):
     """run_module(module, args) -> the module's JSON result (exit_json or fail_json), with only the
     warnings and deprecations of this run (Ansible keeps them process-wide)."""

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 import urllib.error
 from functools import partial
@@ -271,46 +270,6 @@ def test_http_check_refuses_other_schemes_and_hides_credentials(tmp_path):
 def test_tcp_check_refuses_a_port_outside_the_range():
     with pytest.raises(ProbeFailure, match="not between 1 and 65535"):
         tcp_check("127.0.0.1", 99999, 1)
-
-
-@pytest.fixture
-def raw_http():
-    """raw_http(behave) -> base URL of a loopback server whose connections behave(stop, conn) serves after
-    reading the request (raw bytes: a body that never ends, one that drips, no answer at all)."""
-    made = []
-
-    def make(behave):
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        listener.settimeout(0.05)
-        stop = threading.Event()
-
-        def handle(conn):
-            try:
-                conn.recv(4096)
-                behave(stop, conn)
-            except OSError:
-                pass  # the probe gave up
-            finally:
-                conn.close()
-
-        def serve():
-            while not stop.is_set():
-                try:
-                    conn, _addr = listener.accept()
-                except OSError:
-                    continue
-                threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-        threading.Thread(target=serve, daemon=True).start()
-        made.append((stop, listener))
-        return f"http://127.0.0.1:{listener.getsockname()[1]}/health"
-
-    yield make
-    for stop, listener in made:
-        stop.set()
-        listener.close()
 
 
 HEADERS_200 = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"

@@ -271,35 +271,6 @@ def test_a_valid_node_name_is_used_as_given(run_module, tmp_path, monkeypatch, f
     assert argv[3] == "-sname" and any("app@localhost" in a for a in argv)
 
 
-def raw_server(behave):
-    """A loopback server whose connections behave(stop, conn) serves after reading the request."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    listener.settimeout(0.05)
-    stop = threading.Event()
-
-    def handle(conn):
-        try:
-            conn.recv(4096)
-            behave(stop, conn)
-        except OSError:
-            pass  # the probe gave up
-        finally:
-            conn.close()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                conn, _addr = listener.accept()
-            except OSError:
-                continue
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return f"http://127.0.0.1:{listener.getsockname()[1]}/health", stop, listener
-
-
 def flooding(stop, conn):
     conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
     while not stop.is_set():
@@ -315,16 +286,12 @@ def flooding(stop, conn):
     ],
     ids=["endless body", "no answer"],
 )
-def test_a_flooding_or_silent_server_ends_the_probe_within_its_timeout(run_module, behave, seen):
-    url, stop, listener = raw_server(behave)
-    try:
-        started = time.monotonic()
-        args = {"kind": "http", "url": url, "body_regex": "ready", "attempt_timeout_s": 0.5, "timeout_s": 1}
-        result = run_module(health_probe, dict(args, interval_s=0.1, retries=10))
-        elapsed = time.monotonic() - started
-    finally:
-        stop.set()
-        listener.close()
+def test_a_flooding_or_silent_server_ends_the_probe_within_its_timeout(run_module, raw_http, behave, seen):
+    url = raw_http(behave)
+    started = time.monotonic()
+    args = {"kind": "http", "url": url, "body_regex": "ready", "attempt_timeout_s": 0.5, "timeout_s": 1}
+    result = run_module(health_probe, dict(args, interval_s=0.1, retries=10))
+    elapsed = time.monotonic() - started
     assert result["failed"] and elapsed < 1 + 1
     assert re.fullmatch(f"GET {re.escape(url)}: {seen}", result["last_error"])
     assert f"http probe of {url} failed" in result["msg"]
