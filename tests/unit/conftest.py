@@ -3,6 +3,7 @@
 import atexit
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -75,3 +76,89 @@ def serve_http():
     for srv in servers:
         srv.shutdown()
         srv.server_close()
+
+
+class Peer:
+    """A hostile server: a listening unix socket (in a directory of its own under /tmp, for a short path)
+    or TCP loopback socket, whose every connection behave(peer, conn, command) serves in a thread of its
+    own, after reading the command (the first bytes sent). address: the socket's path, or (host, port);
+    where: how a message names it. The standard library only: target tests use it under every Python."""
+
+    def __init__(self, behave, tcp=False):
+        self.behave = behave
+        self.stop = threading.Event()
+        self.conns = []
+        self.dir = None
+        if tcp:
+            self.listener = socket.socket()
+            self.listener.bind(("127.0.0.1", 0))
+            self.address = self.listener.getsockname()
+            self.where = "tcp://{}:{}".format(*self.address)
+        else:
+            self.dir = tempfile.mkdtemp(prefix="hpeer", dir="/tmp")
+            self.address = self.where = os.path.join(self.dir, "admin.sock")
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind(self.address)
+        self.listener.listen(8)
+        self.listener.settimeout(0.05)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.listener.accept()
+            except OSError:
+                continue
+            self.conns.append(conn)
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+
+    def handle(self, conn):
+        try:
+            command = conn.recv(4096).decode(errors="replace").strip()
+            self.behave(self, conn, command)
+        except OSError:
+            pass  # the client gave up
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.listener.close()
+        for conn in self.conns:
+            conn.close()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Peers:
+    """What the peer fixture gives: peer(behave, tcp=False) -> a running Peer, closed after the test; and
+    the two behaviours that hostile tests share, peer.silent and peer.flooding(block)."""
+
+    def __init__(self, request):
+        self.request = request
+
+    def __call__(self, behave, tcp=False):
+        made = Peer(behave, tcp)
+        self.request.addfinalizer(made.close)
+        return made
+
+    @staticmethod
+    def silent(peer, _conn, _command):
+        """Never answers (until the peer is closed)."""
+        peer.stop.wait(10)
+
+    @staticmethod
+    def flooding(block):
+        """A behaviour that sends block after block until the peer is closed."""
+
+        def flood(peer, conn, _command):
+            while not peer.stop.is_set():
+                conn.sendall(block)
+
+        return flood
+
+
+@pytest.fixture
+def peer(request):
+    """peer(behave, tcp=False) -> a running Peer, closed after the test (see Peers)."""
+    return Peers(request)

@@ -274,43 +274,16 @@ def fake_epmd(monkeypatch):
 
 
 @pytest.fixture
-def raw_http():
-    """raw_http(behave) -> base URL of a loopback server whose connections behave(stop, conn) serves after
-    reading the request (raw bytes: a body that never ends, one that drips, no answer at all)."""
-    made = []
+def raw_http(peer):
+    """raw_http(behave) -> base URL of a loopback server (the root conftest's peer) whose connections
+    behave(stop, conn) serves after reading the request (raw bytes: a body that never ends, one that drips,
+    no answer at all)."""
 
     def make(behave):
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        listener.settimeout(0.05)
-        stop = threading.Event()
+        host, port = peer(lambda server, conn, _request: behave(server.stop, conn), tcp=True).address
+        return f"http://{host}:{port}/health"
 
-        def handle(conn):
-            try:
-                conn.recv(4096)
-                behave(stop, conn)
-            except OSError:
-                pass  # the probe gave up
-            finally:
-                conn.close()
-
-        def serve():
-            while not stop.is_set():
-                try:
-                    conn, _addr = listener.accept()
-                except OSError:
-                    continue
-                threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-        threading.Thread(target=serve, daemon=True).start()
-        made.append((stop, listener))
-        return f"http://127.0.0.1:{listener.getsockname()[1]}/health"
-
-    yield make
-    for stop, listener in made:
-        stop.set()
-        listener.close()
+    return make
 
 
 @pytest.fixture
