@@ -56,10 +56,17 @@ BEAMOPS-RESULT
 """
 
 
-def test_beam_probe_asks_the_node_without_the_cookie_in_arguments(run_module, tmp_path, monkeypatch, fake_epmd):
-    fake_epmd({"app": 40001})
+@pytest.fixture
+def app_node(tmp_path, monkeypatch, fake_epmd):
+    """A node `app` as the probe finds it: a fake epmd names it, its cookie is in $HOME/.erlang.cookie (HOME:
+    tmp_path). The fake epmd."""
+    epmd = fake_epmd({"app": 40001})
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / ".erlang.cookie").write_text(COOKIE)
+    return epmd
+
+
+def test_beam_probe_asks_the_node_without_the_cookie_in_arguments(run_module, tmp_path, app_node):
     root = fake_release(tmp_path, ANSWER)
     args = {"kind": "beam", "release_root": str(root), "release_name": "app", "release_version": "1.0.0"}
     result = run_module(health_probe, dict(args, applications=["app"]))
@@ -72,11 +79,8 @@ def test_beam_probe_asks_the_node_without_the_cookie_in_arguments(run_module, tm
 
 @pytest.mark.parametrize(("expected", "fails"), [("1.0.0", False), ("1.1.0", True)])
 def test_http_probe_with_a_release_version_asks_the_node_once_after_its_successes(
-    run_module, http_server, tmp_path, monkeypatch, fake_epmd, expected, fails
+    run_module, http_server, tmp_path, app_node, expected, fails
 ):
-    fake_epmd({"app": 40001})
-    monkeypatch.setenv("HOME", str(tmp_path))
-    (tmp_path / ".erlang.cookie").write_text(COOKIE)
     root = fake_release(tmp_path, ANSWER)  # a node that runs 1.0.0
     args = {"kind": "http", "url": http_server(fixed=200), "successes": 2, "interval_s": 0.01, "root": str(root)}
     result = run_module(health_probe, dict(args, name="app", release_version=expected))
@@ -93,10 +97,7 @@ def test_a_release_version_without_root_and_name_is_refused(run_module, http_ser
     assert result["failed"] and "release_version" in result["msg"] and "root" in result["msg"]
 
 
-def test_beam_probe_masks_a_cookie_the_node_side_prints(run_module, tmp_path, monkeypatch, fake_epmd):
-    fake_epmd({"app": 40001})
-    monkeypatch.setenv("HOME", str(tmp_path))
-    (tmp_path / ".erlang.cookie").write_text(COOKIE)
+def test_beam_probe_masks_a_cookie_the_node_side_prints(run_module, tmp_path, app_node):
     root = fake_release(tmp_path, f"Connecting with cookie {COOKIE} failed", rc=1)
     args = {"kind": "beam", "release_root": str(root), "release_name": "app", "retries": 0}
     result = run_module(health_probe, args)
@@ -243,11 +244,8 @@ def test_no_answer_within_start_timeout_names_the_option(run_module):
 )
 @pytest.mark.parametrize("kind", ["beam", "http"])
 def test_a_node_name_that_is_not_name_at_host_is_refused_before_any_connection(
-    run_module, tmp_path, monkeypatch, fake_epmd, node_name, kind
+    run_module, tmp_path, app_node, node_name, kind
 ):
-    epmd = fake_epmd({"app": 40001})
-    monkeypatch.setenv("HOME", str(tmp_path))
-    (tmp_path / ".erlang.cookie").write_text(COOKIE)
     root = fake_release(tmp_path, ANSWER)
     args = {"kind": kind, "root": str(root), "name": "app", "node_name": node_name, "retries": 0}
     if kind == "http":
@@ -256,13 +254,10 @@ def test_a_node_name_that_is_not_name_at_host_is_refused_before_any_connection(
     assert result["failed"] and result["msg"].startswith(f"Invalid node_name: node name {node_name!r} ")
     assert "is not name@host with letters, digits, '_' and '-'" in result["msg"]
     assert "give the node's full name with node_name. Nothing was probed." in result["msg"]
-    assert not (tmp_path / "argv").exists() and epmd.requests == 0 and "attempts" not in result
+    assert not (tmp_path / "argv").exists() and app_node.requests == 0 and "attempts" not in result
 
 
-def test_a_valid_node_name_is_used_as_given(run_module, tmp_path, monkeypatch, fake_epmd):
-    fake_epmd({"app": 40001})
-    monkeypatch.setenv("HOME", str(tmp_path))
-    (tmp_path / ".erlang.cookie").write_text(COOKIE)
+def test_a_valid_node_name_is_used_as_given(run_module, tmp_path, app_node):
     root = fake_release(tmp_path, ANSWER)
     args = {"kind": "beam", "root": str(root), "name": "app", "node_name": "app@localhost"}
     result = run_module(health_probe, args)
