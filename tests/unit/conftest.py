@@ -4,6 +4,7 @@ import atexit
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -76,6 +77,24 @@ def serve_http():
     for srv in servers:
         srv.shutdown()
         srv.server_close()
+
+
+@pytest.fixture
+def ansible_playbook():
+    """run(*args, env, cwd=None) -> the CompletedProcess of the ansible-playbook beside this Python (the
+    venv's, as `make unit` puts first on PATH), its output captured as text, no stdin, two minutes at the
+    most. Skips the test where there is none (a target test's Python has no ansible)."""
+    exe = Path(sys.executable).with_name("ansible-playbook")
+    if not exe.exists():
+        pytest.skip(f"no ansible-playbook beside {sys.executable}")
+
+    def run(*args, env, cwd=None):
+        argv = [str(exe), *args]
+        return subprocess.run(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    return run
 
 
 class Peer:

@@ -8,8 +8,6 @@ rollout with the command that rolls back."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -48,26 +46,23 @@ PLAY = """
         msg: "rollback of {{ inventory_hostname }}"
 """
 
-pytestmark = pytest.mark.skipif(not shutil.which("ansible-playbook"), reason="ansible-playbook is not installed")
 
-
-def play(tmp_path: Path, *extra: str, stdin=subprocess.DEVNULL) -> str:
+@pytest.fixture
+def play(tmp_path, ansible_playbook):
+    """play(*extra) -> PLAY's output on one line, rc=<its exit status> at the end: ansible-playbook run on
+    three local hosts with extra arguments, no terminal."""
     (tmp_path / "inv.yml").write_text(
         "all:\n  hosts:\n" + "".join(f"    h{i}: {{ansible_connection: local}}\n" for i in (1, 2, 3))
     )
     (tmp_path / "play.yml").write_text(PLAY)
     collections = ROOT / ".build" / "collections"
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=str(collections))
-    run = subprocess.run(
-        ["ansible-playbook", "-i", str(tmp_path / "inv.yml"), str(tmp_path / "play.yml"), *extra],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=stdin,
-        timeout=120,
-        check=False,
-    )
-    return " ".join((run.stdout + run.stderr).split()) + f" rc={run.returncode}"
+
+    def run(*extra: str) -> str:
+        done = ansible_playbook("-i", str(tmp_path / "inv.yml"), str(tmp_path / "play.yml"), *extra, env=env)
+        return " ".join((done.stdout + done.stderr).split()) + f" rc={done.returncode}"
+
+    return run
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +71,7 @@ def _collection():
         pytest.skip("the collection link .build/collections is missing (make collection)")
 
 
-def test_promote_lets_the_next_batch_go_and_abort_hands_every_host_to_the_rollback(tmp_path):
+def test_promote_lets_the_next_batch_go_and_abort_hands_every_host_to_the_rollback(tmp_path, play):
     marker = tmp_path / "promote"
     marker.write_text("promote\n")
 
@@ -87,7 +82,7 @@ def test_promote_lets_the_next_batch_go_and_abort_hands_every_host_to_the_rollba
         marker.write_text("abort please\n")
 
     threading.Thread(target=abort_once_read, daemon=True).start()
-    out = play(tmp_path, "-e", "rolling_promote=file", "-e", f"rolling_promote_file={marker}")
+    out = play("-e", "rolling_promote=file", "-e", f"rolling_promote_file={marker}")
     assert "promote gate after h1: promote" in out and "promote gate after h2: abort" in out, out
     assert "deployed h1" in out and "deployed h2" not in out, out  # the play ended at the second gate
     assert all(f"rollback of h{i}" in out for i in (1, 2, 3)), out
@@ -95,9 +90,8 @@ def test_promote_lets_the_next_batch_go_and_abort_hands_every_host_to_the_rollba
     assert "rc=0" in out  # the playbook's last play (not here) fails the aborted run
 
 
-def test_no_promote_file_in_time_stops_the_rollout_and_says_how_to_roll_back(tmp_path):
+def test_no_promote_file_in_time_stops_the_rollout_and_says_how_to_roll_back(tmp_path, play):
     out = play(
-        tmp_path,
         *("-e", "rolling_promote=file", "-e", f"rolling_promote_file={tmp_path / 'never'}"),
         *("-e", "rolling_promote_timeout=1"),
     )
@@ -107,17 +101,16 @@ def test_no_promote_file_in_time_stops_the_rollout_and_says_how_to_roll_back(tmp
     assert "deployed h2" not in out and "rollback of" not in out and "rc=2" in out, out
 
 
-def test_a_prompt_without_a_terminal_stops_rather_than_promotes(tmp_path):
-    out = play(tmp_path, "-e", "rolling_promote=prompt")
+def test_a_prompt_without_a_terminal_stops_rather_than_promotes(play):
+    out = play("-e", "rolling_promote=prompt")
     assert "promote gate after h1: no_answer" in out and "in CI use rolling_promote=file" in out, out
     assert "deployed h2" not in out and "rc=2" in out, out
 
 
-def test_abort_with_rolling_promote_abort_stop_only_stops(tmp_path):
+def test_abort_with_rolling_promote_abort_stop_only_stops(tmp_path, play):
     marker = tmp_path / "promote"
     marker.write_text("abort\n")
     out = play(
-        tmp_path,
         *("-e", "rolling_promote=file", "-e", f"rolling_promote_file={marker}"),
         *("-e", "rolling_promote_abort=stop"),
     )

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -65,8 +61,7 @@ class ActionModule(ActionBase):
 """
 
 
-@pytest.mark.skipif(not shutil.which("ansible-playbook", path=os.path.dirname(sys.executable)), reason="no ansible")
-def test_counts_the_calls_that_leave_the_control_node(tmp_path):
+def test_counts_the_calls_that_leave_the_control_node(tmp_path, ansible_playbook):
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     (tmp_path / "action_plugins").mkdir()
     (tmp_path / "action_plugins" / "release.py").write_text(RELEASE_ACTION)
@@ -82,15 +77,7 @@ def test_counts_the_calls_that_leave_the_control_node(tmp_path):
         BEAMOPS_CALLS_FILE=str(out),
         ANSIBLE_LOCALHOST_WARNING="False",
     )
-    run = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "hosts.ini", "play.yml"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = ansible_playbook("-i", "hosts.ini", "play.yml", env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     counts = json.loads(out.read_text())["Counted"]
     for host in ("n1", "n2"):
