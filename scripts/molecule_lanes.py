@@ -8,8 +8,12 @@ half the time of one with the CPU still far from busy. Scenarios go to the lane 
 work so far, longest first, by the seconds each took in the last run on this machine
 (.build/molecule/seconds.json) or, on a fresh machine, by the estimates below.
 
-Each scenario's output goes to .build/molecule/<scenario>.log; a line per scenario says how it
-ended, and the whole log of a failed one is printed. The exit status is 1 when any failed.
+With --also, make targets that need no lab of the lanes' (`make test`: unit, sanity, lint, ee-check)
+run one after another in a lane of their own beside them.
+
+Each scenario's (and target's) output goes to .build/molecule/<name>.log; a line for each says how it
+ended, the whole log of a failed one is printed, and at the end why it failed. The exit status is 1
+when any failed.
 """
 
 from __future__ import annotations
@@ -90,6 +94,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lanes", type=int, default=int(os.environ.get("MOLECULE_LANES", "2")))
     parser.add_argument("--logs", type=Path, default=ROOT / ".build" / "molecule")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="a make target that needs no lab of the lanes' (unit, sanity, lint, ee-check), run one after another "
+        "in a lane of their own beside the scenarios; repeat for more",
+    )
     parser.add_argument("names", nargs="*", help="scenarios (default: every one)")
     args = parser.parse_args()
     if not 1 <= args.lanes <= len(LANES):
@@ -107,28 +119,29 @@ def main() -> int:
     lanes = plan(names, args.lanes, seconds)
     for i, lane in enumerate(lanes):
         print(f"lane {i} ({LANES[i].get('BEAMOPS_LAB', 'beamops')}): {' '.join(lane) or '-'}", flush=True)
+    if args.also:
+        print(f"lane {len(lanes)} (make, no lab of the lanes'): {' '.join(args.also)}", flush=True)
 
     lock = threading.Lock()
     results: dict[str, tuple[int, float]] = {}
     stop = threading.Event()
 
-    def run_lane(i: int, lane: list[str]) -> None:
-        env = dict(os.environ, **LANES[i])
+    def run_lane(i: int, lane: list[str], make: bool = False) -> None:
+        env = dict(os.environ, **(LANES[i] if not make else {}))
         for name in lane:
             if stop.is_set():
                 return
             log = args.logs / f"{name}.log"
+            argv = [os.environ.get("MAKE", "make"), name] if make else ["molecule", "test", "-s", name]
             started = time.monotonic()
             with log.open("w") as out:
-                rc = subprocess.call(
-                    ["molecule", "test", "-s", name], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-                )
+                rc = subprocess.call(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
             took = time.monotonic() - started
             with lock:
                 results[name] = (rc, took)
                 print(
-                    f"== molecule scenario {name}: {'passed' if rc == 0 else f'FAILED (rc={rc})'} "
-                    f"in {took / 60:.1f} min (lane {i}, log {log})",
+                    f"== {'make' if make else 'molecule scenario'} {name}: "
+                    f"{'passed' if rc == 0 else f'FAILED (rc={rc})'} in {took / 60:.1f} min (lane {i}, log {log})",
                     flush=True,
                 )
                 if rc != 0:
@@ -139,21 +152,25 @@ def main() -> int:
                     print(f"== end of {log}", flush=True)
 
     threads = [threading.Thread(target=run_lane, args=(i, lane)) for i, lane in enumerate(lanes)]
+    if args.also:
+        threads.append(threading.Thread(target=run_lane, args=(len(lanes), args.also, True)))
     started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    seconds.update({n: round(t) for n, (rc, t) in results.items() if rc == 0})
+    seconds.update({n: round(t) for n, (rc, t) in results.items() if rc == 0 and n in names})
     record.write_text(json.dumps(seconds, indent=2, sort_keys=True) + "\n")
     failed = sorted(n for n, (rc, _) in results.items() if rc != 0)
     for name in failed:
         print(f"== why {name} failed (from {args.logs / (name + '.log')}):", flush=True)
-        for line in digest((args.logs / f"{name}.log").read_text(errors="replace")):
+        text = (args.logs / f"{name}.log").read_text(errors="replace")
+        # A make target's own error (ruff, sanity, lint) is at the end of its log.
+        for line in digest(text) or [line for line in text.splitlines() if line.strip()][-12:]:
             print(f"   {line}", flush=True)
-    missed = sorted(set(names) - set(results))
+    missed = sorted(set(names + args.also) - set(results))
     print(
-        f"molecule: {len(results) - len(failed)} of {len(names)} scenarios passed in "
+        f"molecule: {len(results) - len(failed)} of {len(names) + len(args.also)} scenarios and targets passed in "
         f"{(time.monotonic() - started) / 60:.1f} min"
         + (f"; failed: {' '.join(failed)}" if failed else "")
         + (f"; not run: {' '.join(missed)}" if missed else ""),
