@@ -85,8 +85,9 @@ def digest(log: str, limit: int = 16) -> list[str]:
     if fatal is not None:
         task = next((lines[i] for i in range(fatal, -1, -1) if lines[i].lstrip().startswith("TASK [")), "")
         out += [task.strip(), *[line for line in lines[fatal : fatal + 10] if line.strip()]]
-    out += [line.strip() for line in lines if re.match(r"\s*(- )?(FAILED|ERROR) \S+::", line)][:6]
-    out += [line.strip() for line in lines if re.match(r"\s*(- )?E\s{2,}", line)][:4]
+    # pytest's report as the cases' debug task shows it: YAML list items, quoted when they hold a colon.
+    out += [line.strip() for line in lines if re.match(r"\s*(- )?'?(FAILED|ERROR) \S+::", line)][:6]
+    out += [line.strip() for line in lines if re.match(r"\s*(- )?'?E\s{2,}", line)][:4]
     return [line[:300] for line in out if line][:limit]
 
 

@@ -29,6 +29,7 @@ LOG = "\n".join(
         "  \u2502 PLAY RECAP",
         "  \u2502   - FAILED cases/test_release.py::test_kept - AssertionError: 2 != 3",
         "  \u2502   - E       assert 2 == 3",
+        "  \u2502     - 'E       AssertionError: assert ''releases/1.0.0'' == x'",
         "\x1b[31mERROR   \x1b[0m Ansible return code was 2",
     ]
 )
@@ -42,6 +43,7 @@ def test_the_digest_names_the_last_failed_task_and_the_failed_tests():
     assert not any("rescued" in line or "hostile" in line for line in out)
     assert "- FAILED cases/test_release.py::test_kept - AssertionError: 2 != 3" in out
     assert "- E       assert 2 == 3" in out
+    assert "- 'E       AssertionError: assert ''releases/1.0.0'' == x'" in out
     assert lanes.digest("nothing failed here\n") == []
 
 
