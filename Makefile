@@ -113,9 +113,10 @@ else
 	molecule test -s $(SCENARIO)
 endif
 
-# The checks that need no lab of the lanes' run in a lane of their own beside the scenarios' two.
-test: setup
-	$(VENV)/bin/python scripts/molecule_lanes.py --also unit --also sanity --also lint --also ee-check
+# Unit first, alone: some of its tests time real nodes and sockets. Then the checks that need no lab of
+# the lanes' in a lane of their own beside the scenarios' two.
+test: setup unit
+	$(VENV)/bin/python scripts/molecule_lanes.py --also sanity --also lint --also ee-check
 
 # Scenarios share the lab's names: when another scenario removed the containers, forget the
 # lab scenario's stale state so that create makes them again.

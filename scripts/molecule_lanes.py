@@ -8,7 +8,7 @@ half the time of one with the CPU still far from busy. Scenarios go to the lane 
 work so far, longest first, by the seconds each took in the last run on this machine
 (.build/molecule/seconds.json) or, on a fresh machine, by the estimates below.
 
-With --also, make targets that need no lab of the lanes' (`make test`: unit, sanity, lint, ee-check)
+With --also, make targets that need no lab of the lanes' (`make test`: sanity, lint, ee-check)
 run one after another in a lane of their own beside them.
 
 Each scenario's (and target's) output goes to .build/molecule/<name>.log; a line for each says how it
@@ -100,7 +100,7 @@ def main() -> int:
         action="append",
         default=[],
         metavar="TARGET",
-        help="a make target that needs no lab of the lanes' (unit, sanity, lint, ee-check), run one after another "
+        help="a make target that needs no lab of the lanes' (sanity, lint, ee-check), run one after another "
         "in a lane of their own beside the scenarios; repeat for more",
     )
     parser.add_argument("names", nargs="*", help="scenarios (default: every one)")
