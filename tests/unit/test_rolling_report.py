@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -62,8 +60,6 @@ PLAY = """
         tasks_from: report
 """
 
-pytestmark = pytest.mark.skipif(not shutil.which("ansible-playbook"), reason="ansible-playbook is not installed")
-
 
 @pytest.fixture(autouse=True)
 def _collection():
@@ -71,7 +67,7 @@ def _collection():
         pytest.skip("the collection link .build/collections is missing (make collection)")
 
 
-def report(tmp_path: Path, needing: str) -> tuple[str, dict, str]:
+def report(tmp_path: Path, ansible_playbook, needing: str) -> tuple[str, dict, str]:
     (tmp_path / "inv.yml").write_text(
         "all:\n  hosts:\n" + "".join(f"    h{i}: {{ansible_connection: local}}\n" for i in (1, 2, 3))
     )
@@ -84,15 +80,15 @@ def report(tmp_path: Path, needing: str) -> tuple[str, dict, str]:
         "rolling_version": "1.2.0",
         "rolling_report_path": str(tmp_path / "r.json"),
     }
-    argv = ["ansible-playbook", "-i", str(tmp_path / "inv.yml"), str(tmp_path / "play.yml"), "-e", json.dumps(extra)]
-    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
+    inv, play = str(tmp_path / "inv.yml"), str(tmp_path / "play.yml")
+    run = ansible_playbook("-i", inv, play, "-e", json.dumps(extra), env=env)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
     return out, json.loads((tmp_path / "r.json").read_text()), (tmp_path / "r.md").read_text()
 
 
-def test_the_nodes_that_need_nothing_are_reported_without_a_batch(tmp_path):
-    out, data, md = report(tmp_path, "h2")
+def test_the_nodes_that_need_nothing_are_reported_without_a_batch(tmp_path, ansible_playbook):
+    out, data, md = report(tmp_path, ansible_playbook, "h2")
     hosts = {h["host"]: h for h in data["hosts"]}
     assert {n: (h["outcome"], h["batch"]) for n, h in hosts.items()} == {
         "h1": ("unchanged", []),
@@ -105,8 +101,8 @@ def test_the_nodes_that_need_nothing_are_reported_without_a_batch(tmp_path):
     assert "h1 (no batch): 1.2.0 -> 1.2.0, unchanged" in out and "h2 (batch of 1): 1.1.0 -> 1.2.0, deployed" in out
 
 
-def test_a_run_that_changes_nothing_is_reported_by_the_preflight_alone(tmp_path):
-    out, data, md = report(tmp_path, "")
+def test_a_run_that_changes_nothing_is_reported_by_the_preflight_alone(tmp_path, ansible_playbook):
+    out, data, md = report(tmp_path, ansible_playbook, "")
     assert [(h["outcome"], h["batch"]) for h in data["hosts"]] == [("unchanged", [])] * 3
     assert "## No batch, already on 1.2.0: h1, h2, h3" in md and "## Batch" not in md, md
     assert "3 of 3 reached" in md and ", done" in md.splitlines()[0], md
