@@ -50,7 +50,7 @@ class ActionModule(ActionBase):
                 why = _release.validate_version(str(version)) or _release.validate_name(str(name))
                 if why:
                     return self._fail(result, f"invalid name or version {name} {version}: {why}")
-                if not src and state == "staged":
+                if not src and state in ("staged", "patch"):
                     return self._fail(result, f"state={state} of release {name} {version} needs src (a tarball)")
             if state != "absent" and name and version and root and src:
                 try:

@@ -122,8 +122,8 @@ class ReleaseManager:
             self.fail(
                 "invalid lock_timeout_s", f"{p['lock_timeout_s']} is below 0", "give the seconds to wait, 0 or more"
             )
-        if p["state"] == "staged" and not (p["src"] or p["checksum"]):
-            self.fail("missing src", "state=staged needs a tarball", "set src")
+        if p["state"] in ("staged", "patch") and not (p["src"] or p["checksum"]):
+            self.fail("missing src", f"state={p['state']} needs a tarball", "set src")
 
     def read(self) -> None:
         self.current = self.layout.current_version()
@@ -285,6 +285,33 @@ class ReleaseManager:
             return lambda: _release.restore_aside(old, target)
         return lambda: _release.remove_path(os.path.dirname(target) if made else target)
 
+    def plan_patch(self, remote: str | None, sha: str) -> None:
+        """A rebuild of an installed version, placed for beamops.deploy.hot_patch (never unpacked, never kept
+        as the version's own tarball)."""
+        target = self.layout.patch_tarball(self.version)
+        self.result["patch_tarball"] = target
+        if self.version not in self.versions:
+            self.fail(
+                "cannot place a patch",
+                f"version {self.version} is not installed under {self.p['root']}",
+                "a patch is a rebuild of the version the node runs: deploy that version first",
+            )
+        if os.path.isfile(target) and _release.sha256_file(target) == sha:
+            return
+        self.steps.append((True, f"placed {target}", self._place_patch, (remote, target)))
+
+    def _place_patch(self, remote: str, target: str):
+        if not os.path.isdir(self.layout.patches):
+            os.makedirs(self.layout.patches, mode=0o755)
+            os.chown(self.layout.patches, self.uid, self.gid)
+        old = _release.move_aside(target) if os.path.lexists(target) else None
+        _release.copy_atomic(remote, target, mode=0o600, uid=self.uid, gid=self.gid)
+        _release.record_event(self.history, "patch_placed", version=self.version, sha256=self.sha)
+        if old:
+            self.commit_actions.append(lambda: _release.remove_path(old))
+            return lambda: _release.restore_aside(old, target)
+        return lambda: _release.remove_path(target)
+
     def plan_absent(self) -> None:
         if self.version in (self.current, self.previous):
             role = "current" if self.version == self.current else "previous (rollback target)"
@@ -352,7 +379,8 @@ class ReleaseManager:
                 action()
             except OSError as exc:
                 self.module.warn(f"a replaced file was not removed: {exc}")
-        self.keep_tarball(remote)
+        if self.p["state"] != "patch":  # a rebuild is never kept as the version's own tarball
+            self.keep_tarball(remote)
 
     def plan_checked(self) -> tuple[str | None, str | None]:
         """plan(), failing with the file named when a file of the root cannot be read (a FIFO or a
@@ -393,6 +421,8 @@ class ReleaseManager:
             self.plan_current()
         if state == "staged":
             self.plan_staged(remote, sha)
+        if state == "patch":
+            self.plan_patch(remote, sha)
         if state == "absent":
             self.plan_absent()
         self.plan_prune()

@@ -101,7 +101,7 @@ def read_beams(paths: list[str], option: str) -> dict[str, str]:
 
 # --- records ------------------------------------------------------------------------------------
 def patches_dir(layout: _release.Layout) -> str:
-    return os.path.join(layout.state, "patches")
+    return layout.patches
 
 
 def new_id(modules: dict[str, str]) -> str:

@@ -12,6 +12,8 @@ Layout under a release root ``<root>``::
     .beamops/history.json            deploy state, see below
     .beamops/tarballs/<name>-<vsn>.tar.gz   the tarballs as received (skip re-transfers), 0600 in 0700
     .beamops/lock                    flock held while the root is read, planned and changed
+    .beamops/patches/<name>-<vsn>.tar.gz    a rebuild of an installed version, sent for a hot patch (0600)
+    .beamops/patches/<id>/           a hot patch: what it loaded and what it replaced (see _patch)
     .beamops-tmp-*                   temporaries (in <root>, releases/, .beamops/, .beamops/tarballs/);
                                      any found with the lock held were left by a killed run
 
@@ -182,12 +184,17 @@ class Layout:
         self.history = os.path.join(self.state, "history.json")
         self.tarballs = os.path.join(self.state, "tarballs")
         self.lock = os.path.join(self.state, "lock")
+        self.patches = os.path.join(self.state, "patches")
 
     def release_dir(self, version: str) -> str:
         return os.path.join(self.releases, version)
 
     def tarball(self, version: str) -> str:
         return os.path.join(self.tarballs, f"{self.name}-{version}.tar.gz")
+
+    def patch_tarball(self, version: str) -> str:
+        """A rebuild of installed ``version`` whose changed modules a hot patch loads (release state=patch)."""
+        return os.path.join(self.patches, f"{self.name}-{version}.tar.gz")
 
     def staged_tarball(self, version: str) -> str:
         return os.path.join(self.current, "releases", version, f"{self.name}.tar.gz")

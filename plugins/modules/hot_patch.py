@@ -62,8 +62,15 @@ options:
       - A release tarball (on the node's host) built for the version the node runs. Its beams
         (C(lib/<app>-<vsn>/ebin/*.beam)) that differ from the release's files are compared with the code the
         node runs; the modules whose code differs are the patch.
-      - Mutually exclusive with O(beams).
+      - Mutually exclusive with O(beams). By default, with O(version), the rebuild that
+        M(beamops.deploy.release) with C(state=patch) placed for that version.
     type: path
+  version:
+    description:
+      - The version the patch is built for. The node must run it, else the patch is refused before any change.
+      - Without O(beams) or O(tarball), the patch is the rebuild placed by M(beamops.deploy.release) with
+        C(state=patch) (C(<root>/.beamops/patches/<name>-<version>.tar.gz)).
+    type: str
   processes:
     description:
       - The processes whose state changes shape with the patch (C(gen_server), C(gen_statem) or any process
@@ -271,6 +278,13 @@ class HotPatch:
     def given_beams(self) -> dict[str, str]:
         if self.p["beams"]:
             return _patch.read_beams(self.p["beams"], "beams")
+        if not self.p["tarball"]:
+            self.p["tarball"] = self.layout.patch_tarball(self.p["version"])
+            if not os.path.isfile(self.p["tarball"]):
+                raise Refused(
+                    f"no rebuild of {self.p['version']} is placed at {self.p['tarball']}: send it with "
+                    "beamops.deploy.release state=patch, or give beams or tarball"
+                )
         return self.tarball_beams()
 
     def tarball_beams(self) -> dict[str, str]:
@@ -396,7 +410,24 @@ class HotPatch:
         return kept[1] if kept else None
 
     # --- state=patched --------------------------------------------------------------------------
+    def check_version(self) -> None:
+        """Refuse a patch built for another version than the one the node runs."""
+        wanted = self.p["version"]
+        if not wanted:
+            return
+        state = self.node.status()
+        if not state["up"]:
+            raise Refused(f"the node cannot be reached: {self.node.unreachable_reason}")
+        running = state["running_version"]
+        self.result["version"] = running
+        if running != wanted:
+            raise Refused(
+                f"node {self.node.name} runs {running}, and the patch is built for {wanted}: deploy {wanted} first, "
+                f"or rebuild the patch from {running}; nothing was changed"
+            )
+
     def patch(self) -> None:
+        self.check_version()
         modules = self.given_beams()
         procs = self.processes(modules)
         if not modules:
@@ -616,6 +647,7 @@ def main() -> None:
             "state": {"type": "str", "choices": ["patched", "rolled_back"], "default": "patched"},
             "beams": {"type": "list", "elements": "path"},
             "tarball": {"type": "path"},
+            "version": {"type": "str"},
             "processes": {
                 "type": "list",
                 "elements": "dict",
@@ -633,14 +665,17 @@ def main() -> None:
             **node_argument_spec(),
         },
         mutually_exclusive=[("beams", "tarball")],
-        required_if=[("state", "patched", ("beams", "tarball"), True)],
+        required_if=[("state", "patched", ("beams", "tarball", "version"), True)],
         supports_check_mode=True,
     )
     name = module.params["name"]
-    why = _release.validate_name(name)
+    why = _release.validate_name(name) or (
+        _release.validate_version(module.params["version"]) if module.params["version"] is not None else None
+    )
     if why:
         module.fail_json(
-            msg=f"name {name!r} is refused: {why}. Give the release's name, as in bin/<name>; nothing was done"
+            msg=f"name {name!r} or version is refused: {why}. Give the release's name (bin/<name>) and a version "
+            "as in releases/<version>; nothing was done"
         )
     patch = None
     try:

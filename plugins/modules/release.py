@@ -75,7 +75,7 @@ options:
   src:
     description:
       - Path of the release tarball on the control node.
-      - Required when O(state) is V(staged), and for V(present) or V(current) of a version not unpacked
+      - Required when O(state) is V(staged) or V(patch), and for V(present) or V(current) of a version not unpacked
         on the node yet (switching back to an unpacked version, for a rollback, needs no tarball).
       - The action plugin sends it to the target when needed and hands the module its path there.
     type: path
@@ -94,10 +94,13 @@ options:
       - V(staged) puts the tarball at C(<root>/current/releases/<version>/<name>.tar.gz) for
         C(release_handler) of the running release, without unpacking it anywhere; nothing changes
         when that version is already known there (its C(<name>.rel) exists).
+      - V(patch) puts a rebuild of an installed version at C(<root>/.beamops/patches/<name>-<version>.tar.gz)
+        (readable by its owner only), where M(beamops.deploy.hot_patch) with O(beamops.deploy.hot_patch#module:version)
+        finds the modules that changed. It is never unpacked, and never kept as the version's own tarball.
       - V(absent) removes the unpacked version and its kept tarball; refused for the current and
         the previous version.
     type: str
-    choices: [present, current, staged, absent]
+    choices: [present, current, staged, patch, absent]
     default: present
   keep:
     description:
@@ -256,6 +259,11 @@ deploy_lock:
   returned: when O(deploy_lock) is given
   type: dict
   sample: {taken: true, holder: {user: deploy, controller: ci-1, pid: 4242}, drained: null, marked: true}
+patch_tarball:
+  description: Where the rebuild was placed for M(beamops.deploy.hot_patch).
+  returned: when O(state=patch)
+  type: str
+  sample: /opt/myapp/.beamops/patches/myapp-1.2.0.tar.gz
 staged_path:
   description: Where the tarball was staged for C(release_handler).
   returned: when O(state=staged)
@@ -274,7 +282,11 @@ def main() -> None:
             **release_argument_spec(),
             "src": {"type": "path"},
             "checksum": {"type": "str"},
-            "state": {"type": "str", "default": "present", "choices": ["present", "current", "staged", "absent"]},
+            "state": {
+                "type": "str",
+                "default": "present",
+                "choices": ["present", "current", "staged", "patch", "absent"],
+            },
             "force": {"type": "bool", "default": False},
             "deploy_lock": {
                 "type": "dict",

@@ -12,6 +12,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tarfile
 import time
 
 import pytest
@@ -293,3 +294,18 @@ def test_bad_input_is_refused_naming_the_option(lab, tmp_path, run_module):
     assert result.get("failed") and "extra of counter is not an Erlang term" in result["msg"], result
     assert lab.call("counter", "version") == 1
     assert records(lab) == []
+
+
+def test_a_rebuilt_tarball_patches_only_the_modules_it_changed(lab, tmp_path, run_module):
+    v2 = compile_module(tmp_path, "counter", COUNTER.format(vsn="2", body=V2))
+    rebuild = tmp_path / "app-1.0.0.tar.gz"
+    with tarfile.open(rebuild, "w:gz") as archive:
+        archive.add(str(lab.root / "bin" / "app"), "bin/app")
+        archive.add(v2, "lib/app-1.0.0/ebin/counter.beam")
+        archive.add(str(lab.ebin / "looper.beam"), "lib/app-1.0.0/ebin/looper.beam")  # unchanged: not loaded
+    result = run_module(hot_patch, lab.args(tarball=str(rebuild), processes=[{"name": "counter"}]))
+    assert result["changed"] is True, result
+    assert [m["module"] for m in result["modules"]] == ["counter"]
+    assert lab.call("counter", "version") == 2 and lab.call("looper", "version") == 1
+    again = run_module(hot_patch, lab.args(tarball=str(rebuild)))
+    assert again["changed"] is False, again

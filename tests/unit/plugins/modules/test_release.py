@@ -206,6 +206,32 @@ def test_staged_puts_tarball_in_running_release(node):
     assert node.run("1.1.0", src=src, state="staged")["changed"] is False
 
 
+def test_patch_places_a_rebuild_of_an_installed_version_beside_the_deploy_state(node):
+    original = node.tarball("1.0.0")
+    node.run("1.0.0", src=original, state="current")
+    kept = node.root / ".beamops/tarballs/app-1.0.0.tar.gz"
+    # The same version with other files: a patched build.
+    rebuild = node.build(node.dist / "app-1.0.0-patched.tar.gz", version="1.0.0", files=2)
+    assert sha(rebuild) != sha(original)
+    check = node.run("1.0.0", check=True, src=rebuild, state="patch")
+    placed = node.root / ".beamops/patches/app-1.0.0.tar.gz"
+    assert check["changed"] is True and not placed.exists()
+    result = node.run("1.0.0", src=rebuild, state="patch")
+    assert result["changed"] is True and result["patch_tarball"] == str(placed), result
+    assert sha(placed) == sha(rebuild) and stat.S_IMODE(placed.stat().st_mode) == 0o600
+    assert sha(kept) == sha(original)  # the version's own tarball is kept as it was
+    assert not list((node.root / "releases/1.0.0/lib/app-1.0.0/ebin").glob("m*.beam"))  # never unpacked
+    assert node.history()["events"][-1]["action"] == "patch_placed"
+    assert node.run("1.0.0", src=rebuild, state="patch")["changed"] is False
+
+
+def test_patch_needs_the_version_installed(node):
+    node.run("1.0.0", src=node.tarball("1.0.0"), state="current")
+    result = node.run("1.1.0", src=node.tarball("1.1.0"), state="patch")
+    assert result["failed"] is True and "deploy that version first" in result["msg"], result
+    assert not (node.root / ".beamops/patches").exists()
+
+
 def test_staged_needs_a_current_release(node):
     result = node.run("1.1.0", src=node.tarball("1.1.0"), state="staged")
     assert result["failed"] is True and "deploy a current release first" in result["msg"]
