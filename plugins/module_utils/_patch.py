@@ -234,14 +234,15 @@ def inspect_body(modules: dict[str, str], processes: list[dict], timeout_ms: int
 def apply_body(steps: list[tuple[str, str, str, str]], processes: list[dict], direction: str, timeout_ms: int) -> str:
     """Load new code on the node, the named processes suspended around it and changed, in one question.
 
-    ``steps`` are (module, file the node names it by, path of the new beam, path of the code it runs now);
-    ``processes`` are {name, module, extra}; ``direction`` up (a patch: code_change gets the vsn left) or
-    down (its rollback: code_change gets {down, Vsn} of the code returned to).
+    ``steps`` are (module, file the node names it by, path of the beam to load, path of the code it runs now);
+    ``processes`` are {name, module, extra}; ``direction`` up (a patch) or down (its rollback).
 
-    The processes are suspended, the modules loaded together (code:atomic_load semantics: all or none),
-    each process's code_change called, then every process resumed, whatever happened. When a
-    code_change fails, the code that ran before is loaded back and the processes changed so far are
-    changed back, before they are resumed.
+    The patch's own code changes the state both ways, since the code it replaced knows nothing of it. Up: the
+    processes are suspended, the modules loaded together (all or none), each process's code_change called with
+    the vsn of the code left, every process resumed. Down: each process's code_change is called with
+    {down, Vsn} of the code returned to while the patch's code is still loaded, then the old code is loaded,
+    and every process resumed. Whatever fails, the processes are resumed: when a code_change fails, the ones
+    changed before are changed back by the patch's code and, up, the code that ran before is loaded back.
 
     Answer: {beamops_patched, [{Name, ok}]}, {beamops_patch_restored, Name, Why, Reload, [{Name, Undo}]},
     {beamops_patch_not_loaded, Why} (nothing changed) or {beamops_patch, What, Where, Why}."""
@@ -252,17 +253,18 @@ def apply_body(steps: list[tuple[str, str, str, str]], processes: list[dict], di
         f"{{{_dist.erl_atom(p['name'])}, {_dist.erl_atom(p['module'])}, {_erl_string(p['extra'])}}}" for p in processes
     )
     program = (
-        "fun() -> " + _COMMON + f"T = {timeout_ms}, Dir = {direction}, "
+        "fun() -> " + _COMMON + f"T = {timeout_ms}, "
         "try Mods = [{M, F, Read(NP), Read(CP)} || {M, F, NP, CP} <- " + specs + "], "
         "Load = fun(Which) -> [code:soft_purge(M) || {M, _, _, _} <- Mods], "
         "List = [{M, F, case Which of new -> NB; cur -> CB end} || {M, F, NB, CB} <- Mods], "
         "case code:prepare_loading(List) of {ok, Prep} -> "
         "case code:finish_loading(Prep) of ok -> ok; {error, E} -> {error, Text(E)} end; "
         "{error, E2} -> {error, Text(E2)} end end, "
-        # The vsn code_change is given: up, the vsn of the code left; down, {down, vsn of the code returned to}.
+        # What code_change is given: up, the vsn of the code left; down, {down, vsn of the code returned to};
+        # undone, the other way.
         "Arg = fun(M, Way) -> {M, _, NB, CB} = lists:keyfind(M, 1, Mods), "
-        "case Way of up -> VsnOf(CB); down -> {down, VsnOf(NB)}; back_up -> {down, VsnOf(CB)}; "
-        "back_down -> VsnOf(NB) end end, "
+        "case Way of up -> VsnOf(CB); down -> {down, VsnOf(NB)}; undo_up -> {down, VsnOf(CB)}; "
+        "undo_down -> VsnOf(NB) end end, "
         "Procs = [begin {ok, Xt} = Term(X), {N, whereis(N), M, Xt} end || {N, M, X} <- " + procs + "], "
         "case [N || {N, undefined, _, _} <- Procs] of [] -> ok; "
         'Gone -> throw({beamops_patch, not_registered, Gone, ""}) end, '
@@ -272,19 +274,22 @@ def apply_body(steps: list[tuple[str, str, str, str]], processes: list[dict], di
         "Change = fun C([], Done, _) -> {ok, lists:reverse(Done)}; "
         "C([{N, P, M, Xt} = Pr | Rest], Done, Way) -> case catch sys:change_code(P, M, Arg(M, Way), Xt, T) of "
         "ok -> C(Rest, [Pr | Done], Way); Why -> {error, N, Text(Why), lists:reverse(Done)} end end, "
-        "Back = case Dir of up -> back_up; down -> back_down end, "
+        "Undo = fun(Done, Way) -> [{N, case catch sys:change_code(P, M, Arg(M, Way), Xt, T) of ok -> ok; "
+        "U -> Text(U) end} || {N, P, M, Xt} <- lists:reverse(Done)] end, "
+        "Patched = fun() -> [code:soft_purge(M) || {M, _, _, _} <- Mods], "
+        "{beamops_patched, [{N, ok} || {N, _, _, _} <- Procs]} end, "
+        "Up = fun() -> case Load(new) of {error, LWhy} -> {beamops_patch_not_loaded, LWhy}; "
+        "ok -> case Change(Procs, [], up) of {ok, _} -> Patched(); "
+        "{error, CN, CWhy, CDone} -> Undone = Undo(CDone, undo_up), "
+        "{beamops_patch_restored, CN, CWhy, Text(Load(cur)), Undone} end end end, "
+        "Down = fun() -> case Change(Procs, [], down) of "
+        '{error, CN, CWhy, CDone} -> {beamops_patch_restored, CN, CWhy, "unchanged", Undo(CDone, undo_down)}; '
+        "{ok, _} -> case Load(new) of ok -> Patched(); "
+        "{error, LWhy} -> Undo(Procs, undo_down), {beamops_patch_not_loaded, LWhy} end end end, "
         "case Suspend(Procs, []) of "
         "{error, SN, SWhy, SDone} -> [catch sys:resume(P, T) || P <- SDone], "
         "{beamops_patch_not_loaded, Text({cannot_suspend, SN, SWhy})}; "
-        "{ok, Suspended} -> try case Load(new) of "
-        "{error, LWhy} -> {beamops_patch_not_loaded, LWhy}; "
-        "ok -> case Change(Procs, [], Dir) of "
-        "{ok, _} -> [code:soft_purge(M) || {M, _, _, _} <- Mods], "
-        "{beamops_patched, [{N, ok} || {N, _, _, _} <- Procs]}; "
-        "{error, CN, CWhy, CDone} -> Reload = Load(cur), "
-        "Undo = [{N, case catch sys:change_code(P, M, Arg(M, Back), Xt, T) of ok -> ok; U -> Text(U) end} "
-        "|| {N, P, M, Xt} <- CDone], "
-        "{beamops_patch_restored, CN, CWhy, Text(Reload), Undo} end end "
+        f"{{ok, Suspended}} -> try {'Up' if direction == 'up' else 'Down'}() "
         "after [catch sys:resume(P, T) || P <- Suspended] end end "
         "catch throw:{beamops_patch, _, _, _} = Thrown -> Thrown end end"
     )

@@ -23,9 +23,12 @@ description:
     every module is loaded at once (all or none), each process's C(code_change) is called with the vsn
     of the code it leaves and O(processes[].extra) (C(sys:change_code)), and every process is resumed."
   - A C(code_change) that fails (crashes or answers an error) undoes the patch on the node before the
-    processes are resumed. The code that ran before is loaded back, the processes changed before are
-    changed back (their C(code_change) gets V({down, Vsn})), and the process whose C(code_change) failed
+    processes are resumed. The processes changed before are changed back (their C(code_change) gets
+    V({down, Vsn})), the code that ran before is loaded back, and the process whose C(code_change) failed
     keeps its state untouched. The task then fails with RV(restored=true).
+  - The patch's own code changes the state both ways, since the code it replaces knows nothing of it. Up, its
+    C(code_change) gets the vsn of the code it replaces (C(-vsn), as in a relup); down, in a rollback, it gets
+    V({down, Vsn}) of the code returned to, and is called before that code is loaded back.
   - What a patch replaced is kept under C(<root>/.beamops/patches/<id>/) with a record of it, so that
     O(state=rolled_back) loads the code back the same way (suspend, load, C(code_change) with
     V({down, Vsn}), resume). The last 20 records are kept.
@@ -544,11 +547,10 @@ class HotPatch:
                 {"name": p["name"], "module": p["module"], "result": outcome.get(p["name"], "not changed")}
                 for p in procs
             ]
-            back = (
-                "the code that ran before was loaded back"
-                if reload == "ok"
-                else f"loading the code back failed ({reload})"
-            )
+            back = {
+                "ok": "the code that ran before was loaded back",
+                "unchanged": "the code it ran stays loaded",
+            }.get(str(reload), f"loading the code back failed ({reload})")
             raise Refused(
                 f"code_change of {name} failed ({why}): {back}, the processes changed before were changed back "
                 f"({', '.join(f'{u[0]}: {u[1]}' for u in undone) or 'none'}) and every process was resumed"

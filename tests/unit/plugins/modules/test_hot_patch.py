@@ -41,17 +41,18 @@ init([]) -> {{ok, 0}}.
 handle_cast(_, S) -> {{noreply, S}}.
 {body}
 """
+# 1 knows nothing of 2: the patch's own code_change changes the state back on the way down.
 V1 = """
 handle_call(bump, _, N) -> {reply, N + 1, N + 1};
 handle_call(get, _, N) -> {reply, N, N}.
-code_change({down, _}, {N, _}, _) -> {ok, N};
-code_change(_, N, _) -> {ok, N}.
+code_change(_, S, _) -> {ok, S}.
 """
-# 2: the state gains the Extra given, and goes back to a plain count on the way down.
+# 2: the state gains the Extra given, and goes back to a plain count on the way down (called before 1 is loaded).
 V2 = """
 handle_call(bump, _, {N, X}) -> {reply, N + 1, {N + 1, X}};
 handle_call(get, _, S) -> {reply, S, S}.
 code_change({down, _}, {N, _}, _) -> {ok, N};
+code_change({down, _}, N, _) -> {ok, N};  % a state born under 2 (init is 1's), after a restart on a persisted 2
 code_change("1", N, Extra) -> {ok, {N, Extra}}.
 """
 # 3: a code_change that crashes.
