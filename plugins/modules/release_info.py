@@ -53,6 +53,13 @@ options:
         the release's own cookie sources), not root's.
       - Defaults to the user RV(identity) names. Run as another user than root, the module tries its own.
     type: str
+  interrupted_wait_s:
+    description:
+      - Seconds to wait for a node that does not answer while its deploy lock or drain mark says a run was
+        interrupted there (a killed run may have left it restarting, and a restart goes on without the run).
+        The node's answer once it is up is returned; V(0) does not wait.
+    type: int
+    default: 0
   deploying:
     description:
       - The version a deploy is about to send. With it, RV(kept_tarball) gives the SHA-256 of the tarball the node
@@ -313,16 +320,24 @@ def gather(module: AnsibleModule) -> dict:
         # A FIFO or device in place of bin/<name> or start_erl.data is refused (OtpError), never read.
         script_version = release.script_version()
         current = os.path.basename(os.readlink(current_link)) if os.path.islink(current_link) else script_version
-        node = Node(
+        reach = Node(
             module,
             release,
             timeout=module.params["timeout_s"],
             cookie=module.params["cookie"],
             cookie_file=module.params["cookie_file"],
             node_name=module.params["node_name"],
-        ).status()
+        )
+        node = reach.status()
     except OtpError as exc:
         module.fail_json(msg=f"release {name}: {exc}")
+    lock = _deploy_lock.inspect(root)
+    if not node["up"] and module.params["interrupted_wait_s"] > 0 and (lock["holder"] or lock["drained"]):
+        try:
+            waited = reach.wait_up(module.params["interrupted_wait_s"])
+            node = waited if waited.get("up") and "running_version" in waited else reach.status()
+        except OtpError as exc:
+            module.fail_json(msg=f"release {name}: {exc}")
     node.pop("restart_marker", None)
     running_root = node.pop("root_dir", None)
     warnings = []
@@ -354,7 +369,7 @@ def gather(module: AnsibleModule) -> dict:
         "cold_restart_boots_running": boots_running,
         "warnings_text": "; ".join(warnings),
         "identity": identity,
-        "deploy_lock": _deploy_lock.inspect(root),
+        "deploy_lock": lock,
     }
     p = module.params
     if p["deploying"]:
@@ -381,6 +396,7 @@ def main() -> None:
             "drift_warnings": {"type": "bool", "default": True},
             "node_user": {"type": "str"},
             "deploying": {"type": "str"},
+            "interrupted_wait_s": {"type": "int", "default": 0},
             "rollback_of": {"type": "str"},
             "rollback_method": {"type": "str", "default": "auto", "choices": ["auto", "cold", "hot"]},
             "rollback_to": {"type": "str", "default": ""},

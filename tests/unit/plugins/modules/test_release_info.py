@@ -6,8 +6,14 @@ reached, why; no ~/.erlang.cookie is ever written; hot_upgrade's failure names t
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import stat
+import subprocess
+import time
+
+import pytest
 
 from ansible_collections.beamops.deploy.plugins.modules import hot_upgrade, release_info
 
@@ -119,3 +125,37 @@ def test_release_info_plans_a_rollback_with_rollback_of(run_module, tmp_path, mo
     assert "0.0.9 is not unpacked" in plan["problem"]
     left = run_module(release_info, {"name": "stockex", "root": str(root), "rollback_of": "2.0.0"})
     assert left["rollback_plan"]["action"] == "leave" and not left["rollback_plan"]["knows_bad"]
+
+
+def test_a_node_an_interrupted_run_left_starting_is_waited_for(run_module, tmp_path, monkeypatch, real_node):
+    """A killed run's restart goes on without it: with the run's drain mark there, release_info waits for the
+    node (interrupted_wait_s) rather than calling it stopped; without a mark it answers at once."""
+    if not shutil.which("erl"):
+        pytest.skip("needs erl")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    name = f"late_{os.getpid()}"
+    root = tmp_path / "rel"
+    for folder in ("bin", "releases/1.0.0", ".beamops"):
+        (root / folder).mkdir(parents=True)
+    (root / "bin" / "app").write_text('#!/bin/sh\nREL_VSN="1.0.0"\n')
+    (root / "releases" / "start_erl.data").write_text("13.1.5 1.0.0\n")
+    (root / "releases" / "1.0.0" / "vm.args").write_text(f"-sname {name}\n-setcookie LATECOOKIE\n")
+    args = {"name": "app", "root": str(root), "interrupted_wait_s": 30, "timeout_s": 5}
+    assert run_module(release_info, args)["node"]["up"] is False  # no mark: not waited for
+
+    (root / ".beamops" / "drained.json").write_text('{"server": "web1", "load_balancers": ["lb"], "backends": ["b"]}')
+    late = subprocess.Popen(
+        ["sh", "-c", f"sleep 3; exec erl -noshell -noinput -boot start_sasl -sname {name} -setcookie LATECOOKIE"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        started = time.monotonic()
+        result = run_module(release_info, args)
+        assert result["node"]["up"] is True, result
+        assert time.monotonic() - started >= 2.5
+    finally:
+        late.kill()
+        late.wait()
