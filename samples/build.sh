@@ -51,7 +51,8 @@ mapfile -t EX_VERSIONS < <(find "$EX_SRC/versions" -mindepth 1 -maxdepth 1 -type
 [[ ${#ERL_VERSIONS[@]} -gt 0 && ${#EX_VERSIONS[@]} -gt 0 ]] || die "no versions found"
 
 ERL_OUTPUTS=() EX_OUTPUTS=() STOCK_ERL_OUTPUTS=() STOCK_EX_OUTPUTS=()
-for v in "${ERL_VERSIONS[@]}"; do ERL_OUTPUTS+=("$ERL_REL-$v.tar.gz"); done
+# <vsn>@<what> is a rebuild of release <vsn>: published as <name>-<vsn>+<what>.tar.gz.
+for v in "${ERL_VERSIONS[@]}"; do ERL_OUTPUTS+=("$ERL_REL-${v/@/+}.tar.gz"); done
 for v in "${EX_VERSIONS[@]}"; do EX_OUTPUTS+=("$EX_REL-$v.tar.gz"); done
 for v in "${STOCK_VERSIONS[@]}"; do
     STOCK_ERL_OUTPUTS+=("$STOCK_ERL_REL-$v.tar.gz")
@@ -141,11 +142,12 @@ overlay() {
 }
 
 build_erlang() {
-    local w="$WORK/$ERL_REL" vsn from tarball
+    local w="$WORK/$ERL_REL" vsn from tarball rel
     rm -rf "$w"
     mkdir -p "$w"
     for vsn in "${ERL_VERSIONS[@]}"; do
         from="${ERL_FROM[$vsn]}"
+        rel="${vsn%%@*}"  # the release version (a hot patch build keeps its version)
         if [[ "$from" == "-" ]]; then log "$ERL_REL $vsn"; else log "$ERL_REL $vsn (relup from $from)"; fi
         # Fresh sources; old releases stay in _build/prod/rel (relups need
         # them) but their bin/$ERL_REL-<vsn> scripts would leak into this
@@ -155,7 +157,7 @@ build_erlang() {
         cp -R "$ERL_SRC/src" "$ERL_SRC/config" "$ERL_SRC/rebar.config" "$w/"
         mkdir -p "$w/ebin"
         overlay "$vsn" "$w"
-        sed -i "s/@VSN@/$vsn/g" "$w/rebar.config" "$w/src/$ERL_REL.app.src"
+        sed -i "s/@VSN@/$rel/g" "$w/rebar.config" "$w/src/$ERL_REL.app.src"
         if [[ "$from" != "-" && ! -f "$w/ebin/$ERL_REL.appup" ]]; then
             die "$vsn has a relup from $from but no ebin/$ERL_REL.appup"
         fi
@@ -163,21 +165,21 @@ build_erlang() {
             cd "$w"
             # relup and tar each assemble the release first.
             if [[ "$from" == "-" ]]; then
-                run "$ERL_REL-$vsn" rebar3 as prod tar -n "$ERL_REL" -v "$vsn"
+                run "$ERL_REL-$vsn" rebar3 as prod tar -n "$ERL_REL" -v "$rel"
             else
                 run "$ERL_REL-$vsn" rebar3 as prod "do" \
-                    relup -n "$ERL_REL" -v "$vsn" -u "$from", \
-                    tar -n "$ERL_REL" -v "$vsn"
+                    relup -n "$ERL_REL" -v "$rel" -u "$from", \
+                    tar -n "$ERL_REL" -v "$rel"
             fi
         )
-        tarball="$w/_build/prod/rel/$ERL_REL/$ERL_REL-$vsn.tar.gz"
+        tarball="$w/_build/prod/rel/$ERL_REL/$ERL_REL-$rel.tar.gz"
         [[ -f "$tarball" ]] || die "no $tarball"
         if [[ "$from" != "-" ]]; then
-            check_tarball "$tarball" "releases/$vsn/relup" "releases/$vsn/$ERL_REL.rel"
+            check_tarball "$tarball" "releases/$rel/relup" "releases/$rel/$ERL_REL.rel"
         else
-            check_tarball "$tarball" "releases/$vsn/$ERL_REL.rel"
+            check_tarball "$tarball" "releases/$rel/$ERL_REL.rel"
         fi
-        publish "$tarball" "$ERL_REL-$vsn.tar.gz"
+        publish "$tarball" "$ERL_REL-${vsn/@/+}.tar.gz"
     done
 }
 

@@ -25,7 +25,9 @@ This is a private module_utils file: its interface may change without notice.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -59,7 +61,16 @@ def _compact_length(data: bytes, pos: int) -> tuple[int, int]:
 def beam_module(data: bytes) -> str:
     """The name of the module a BEAM file holds (the first atom of its atom table).
 
-    ValueError when ``data`` is not a BEAM file (IFF ``FOR1``/``BEAM`` with an atom chunk)."""
+    ValueError when ``data`` is not a BEAM file (IFF ``FOR1``/``BEAM`` with an atom chunk). A gzip-compressed one
+    (what relx writes with its default compression, and the loader reads) is read through."""
+    if data[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as unzipped:
+                data = unzipped.read(BEAM_LIMIT + 1)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"a damaged gzip-compressed BEAM file ({exc})") from None
+        if len(data) > BEAM_LIMIT:
+            raise ValueError(f"larger than {BEAM_LIMIT} bytes once uncompressed")
     if len(data) < 12 or data[:4] != b"FOR1" or data[8:12] != b"BEAM":
         raise ValueError("not a BEAM file (no FOR1/BEAM header)")
     end = min(len(data), 8 + struct.unpack(">I", data[4:8])[0])
@@ -255,7 +266,13 @@ def apply_body(steps: list[tuple[str, str, str, str]], processes: list[dict], di
     program = (
         "fun() -> " + _COMMON + f"T = {timeout_ms}, "
         "try Mods = [{M, F, Read(NP), Read(CP)} || {M, F, NP, CP} <- " + specs + "], "
-        "Load = fun(Which) -> [code:soft_purge(M) || {M, _, _, _} <- Mods], "
+        # Old code a request still runs (one that started before an earlier load) is waited for, within T,
+        # rather than loading over it: finish_loading refuses a module whose old code is still there.
+        "Purge = fun P(M, Until) -> case code:soft_purge(M) of true -> true; false -> "
+        "case erlang:monotonic_time(millisecond) < Until of true -> timer:sleep(20), P(M, Until); "
+        "false -> false end end end, "
+        "Load = fun(Which) -> Until = erlang:monotonic_time(millisecond) + T, "
+        "[Purge(M, Until) || {M, _, _, _} <- Mods], "
         "List = [{M, F, case Which of new -> NB; cur -> CB end} || {M, F, NB, CB} <- Mods], "
         "case code:prepare_loading(List) of {ok, Prep} -> "
         "case code:finish_loading(Prep) of ok -> ok; {error, E} -> {error, Text(E)} end; "

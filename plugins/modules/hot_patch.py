@@ -90,7 +90,8 @@ options:
       module:
         description:
           - The callback module whose C(code_change) is called.
-          - By default the one module of the patch, required when the patch has several.
+          - By default the module of the patch named like the process (a process registered under its module's
+            name), else the one module of the patch; required when neither tells.
         type: str
       extra:
         description: The C(Extra) term given to C(code_change), as Erlang text (V([]), V({add_field, 0})).
@@ -328,7 +329,7 @@ class HotPatch:
     def processes(self, modules: dict[str, str]) -> list[dict]:
         procs = []
         for entry in self.p["processes"]:
-            module = entry["module"]
+            module = entry["module"] or (entry["name"] if entry["name"] in modules else None)
             if not module:
                 if len(modules) != 1:
                     raise Refused(

@@ -6,6 +6,9 @@
 %% this module with soft_purge/soft_purge, so a connection still sleeping in
 %% the old code (GET /slow) is left alone and finishes its response.
 -module(beamops_sample_http).
+%% BUILD_MARKS: fields every answer carries; a build that is a hot patch of
+%% a version says so there (versions/1.0.0@patch).
+-include("beamops_sample_build.hrl").
 
 -export([acceptor_loop/1, connection/0]).
 
@@ -144,8 +147,9 @@ node_name() ->
     atom_to_list(node()).
 
 base() ->
-    #{version => list_to_binary(version()),
-      node => list_to_binary(node_name())}.
+    maps:merge(?BUILD_MARKS,
+               #{version => list_to_binary(version()),
+                 node => list_to_binary(node_name())}).
 
 reply(Sock, Status, Body) ->
     Json = beamops_sample_json:encode(Body),

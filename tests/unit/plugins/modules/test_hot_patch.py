@@ -6,6 +6,7 @@ nothing changed, a persisted patch surviving a restart and a plain one dropped b
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import secrets
@@ -279,6 +280,7 @@ def test_a_persisted_patch_survives_a_restart_and_a_plain_one_does_not(lab, tmp_
 def test_the_module_name_is_read_from_the_beam(tmp_path):
     beam = compile_module(tmp_path, "counter", COUNTER.format(vsn="1", body=V1))
     assert beam_module(open(beam, "rb").read()) == "counter"
+    assert beam_module(gzip.compress(open(beam, "rb").read())) == "counter"  # as relx writes them
     with pytest.raises(ValueError, match="not a BEAM file"):
         beam_module(b"#!/bin/sh\necho hello\n")
 
