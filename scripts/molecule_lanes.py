@@ -40,6 +40,7 @@ ESTIMATES = {
     "blue_green": 300,
     "node_modules": 260,
     "lb_modules": 230,
+    "hot_patch": 240,
     "lab": 120,
 }
 UNKNOWN = 300
