@@ -313,13 +313,13 @@ def apply_body(steps: list[tuple[str, str, str, str]], processes: list[dict], di
     return f"rpc:call(Node, erlang, apply, [{program}, []], {timeout_ms * 4})"
 
 
-def patched_body(timeout_ms: int) -> str:
-    """The loaded modules of the node's own tree (code:root_dir()) whose code differs from their beam file
-    there (a hot patch not written into the release). Answer: {beamops_patched_modules, [{Mod, File,
-    LoadedMd5, FileMd5}]}."""
+def patched_body(roots: list[str], timeout_ms: int) -> str:
+    """The loaded modules of the node's own tree (code:root_dir(), or one of ``roots``) whose code differs
+    from their beam file there (a hot patch not written into the release). Answer: {beamops_patched_modules,
+    [{Mod, File, LoadedMd5, FileMd5}]}."""
     program = (
-        "fun() -> " + _COMMON + "Root = code:root_dir(), "
-        'Under = fun(F) -> lists:prefix(Root ++ "/", F) end, '
+        "fun() -> " + _COMMON + f"Roots = [code:root_dir() | {_list(_erl_string(r) for r in roots)}], "
+        'Under = fun(F) -> lists:any(fun(R) -> lists:prefix(R ++ "/", F) end, Roots) end, '
         "{beamops_patched_modules, [{M, F, Hex(M:module_info(md5)), D} || {M, F} <- code:all_loaded(), "
         'is_list(F), Under(F), D <- [case beam_lib:md5(F) of {ok, {_, Md}} -> Hex(Md); _ -> "" end], '
         "D =/= Hex(M:module_info(md5))]} end"

@@ -53,6 +53,13 @@ options:
         the release's own cookie sources), not root's.
       - Defaults to the user RV(identity) names. Run as another user than root, the module tries its own.
     type: str
+  patched_modules:
+    description:
+      - Also ask the running node which loaded modules of its release differ from the release's own beams
+        (a hot patch not written into the release, or code loaded by hand), into RV(patched_modules). It reads
+        the md5 of every beam the node loaded from its tree, so it is off by default.
+    type: bool
+    default: false
   interrupted_wait_s:
     description:
       - Seconds to wait for a node that does not answer while its deploy lock or drain mark says a run was
@@ -219,6 +226,24 @@ node:
     os_pid: "4242"
     applications: [myapp, sasl, stdlib, kernel]
     rpc_errors: {}
+patches:
+  description:
+    - The hot patches kept under C(<root>/.beamops/patches/) (see P(beamops.deploy.hot_patch#module)), oldest first,
+      each with its id, state (V(applied), V(rolled_back), V(failed)), modules and whether it was written into the
+      release (V(persisted)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{id: 20261207T120501-3fa2c1d0, state: applied, modules: [myapp_cache], persisted: false}]
+patched_modules:
+  description:
+    - With O(patched_modules), the loaded modules whose code (md5, as C(beam_lib:md5)) differs from the beam the
+      node loaded them from, each with the file and both md5s. Empty when the node runs its release's own code.
+  returned: when O(patched_modules) is true and the node answered
+  type: list
+  elements: dict
+  sample: [{module: myapp_cache, file: /opt/myapp/releases/1.4.2/lib/myapp-1.4.2/ebin/myapp_cache.beam,
+            md5_loaded: 7d793037a0760186574b0282f2f435e7, md5_file: 5d41402abc4b2a76b9719d911017c592}]
 cold_restart_boots_running:
   description: Whether a cold restart would boot the running version (V(null) when the node is down).
   returned: always
@@ -269,7 +294,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _deploy_lock, _fs, _node_state, _release
+from ansible_collections.beamops.deploy.plugins.module_utils import _deploy_lock, _fs, _node_state, _patch, _release
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec, seconds_option
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 
@@ -370,8 +395,24 @@ def gather(module: AnsibleModule) -> dict:
         "warnings_text": "; ".join(warnings),
         "identity": identity,
         "deploy_lock": lock,
+        "patches": [
+            {k: r.get(k) for k in ("id", "state", "persisted")} | {"modules": sorted(r.get("modules", {}))}
+            for r in _patch.read_records(_release.Layout(root, name))
+        ],
     }
     p = module.params
+    if p["patched_modules"] and node["up"]:
+        roots = sorted({root, os.path.realpath(root), release.path})
+        answer = reach.call(
+            _patch.patched_body(roots, int(module.params["timeout_s"] * 1000)), module.params["timeout_s"]
+        )
+        if isinstance(answer, tuple) and answer[:1] == ("beamops_patched_modules",):
+            result["patched_modules"] = [
+                {"module": str(m), "file": f, "md5_loaded": loaded, "md5_file": disk}
+                for m, f, loaded, disk in answer[1]
+            ]
+        else:
+            module.warn(f"node {node['name']} did not list its patched modules: {answer!s:.300}")
     if p["deploying"]:
         why = _release.validate_version(p["deploying"])
         if why:
@@ -397,6 +438,7 @@ def main() -> None:
             "node_user": {"type": "str"},
             "deploying": {"type": "str"},
             "interrupted_wait_s": {"type": "int", "default": 0},
+            "patched_modules": {"type": "bool", "default": False},
             "rollback_of": {"type": "str"},
             "rollback_method": {"type": "str", "default": "auto", "choices": ["auto", "cold", "hot"]},
             "rollback_to": {"type": "str", "default": ""},

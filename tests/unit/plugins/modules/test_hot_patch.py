@@ -22,7 +22,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils import _edp
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import epmd_names
 from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import Atom
 from ansible_collections.beamops.deploy.plugins.module_utils._patch import beam_module
-from ansible_collections.beamops.deploy.plugins.modules import hot_patch
+from ansible_collections.beamops.deploy.plugins.modules import hot_patch, release_info
 
 pytestmark = pytest.mark.skipif(not (shutil.which("erl") and shutil.which("erlc")), reason="needs erl and erlc")
 
@@ -312,3 +312,15 @@ def test_a_rebuilt_tarball_patches_only_the_modules_it_changed(lab, tmp_path, ru
     assert lab.call("counter", "version") == 2 and lab.call("looper", "version") == 1
     again = run_module(hot_patch, lab.args(tarball=str(rebuild)))
     assert again["changed"] is False, again
+
+
+def test_release_info_names_the_modules_a_patch_changed(lab, tmp_path, run_module):
+    args = {"name": "app", "root": str(lab.root), "patched_modules": True}
+    assert run_module(release_info, args)["patched_modules"] == []
+    v2 = compile_module(tmp_path, "counter", COUNTER.format(vsn="2", body=V2))
+    patch_id = run_module(hot_patch, lab.args(beams=[v2], processes=[{"name": "counter"}]))["patch_id"]
+    info = run_module(release_info, args)
+    [changed] = info["patched_modules"]
+    assert changed["module"] == "counter" and changed["md5_loaded"] != changed["md5_file"], info
+    assert changed["file"] == str(lab.ebin / "counter.beam")
+    assert info["patches"] == [{"id": patch_id, "state": "applied", "persisted": False, "modules": ["counter"]}]
