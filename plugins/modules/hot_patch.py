@@ -362,17 +362,23 @@ class HotPatch:
         ]
         return infos, facts
 
-    def refusals(self, infos: dict, facts: dict, procs: list[dict], persist: bool) -> list[str]:
+    def refusals(
+        self, infos: dict, facts: dict, procs: list[dict], loading: list[str], writing: list[str]
+    ) -> list[str]:
+        """Why the patch cannot be made, for the modules it loads or writes (one the node runs already is
+        left alone, whatever its old code)."""
         why = []
         root = os.path.realpath(self.p["root"])
         for module, info in infos.items():
+            if module not in loading and module not in writing:
+                continue
             if info["new_module"] != module:
                 why.append(f"{module}: the beam is not loadable code of {module} ({info['md5_after']})")
                 continue
             if not info["file"].startswith("/") and not info["loaded"]:
                 why.append(f"{module}: the node has no module {module} ({info['file']}): a new module needs a release")
                 continue
-            if info["old_code_users"]:
+            if info["old_code_users"] and module in loading:
                 why.append(
                     f"{module}: old code of {module} is still run by {', '.join(info['old_code_users'])}, which "
                     "loading would kill: retry when they have left it, or restart the node"
@@ -392,12 +398,13 @@ class HotPatch:
                     f"(compiler {reference}, OTP {facts['otp']}): build the patch with the node's OTP, or set "
                     "check_compiler=false"
                 )
-            if persist and not os.path.realpath(info["file"]).startswith(root + os.sep):
+            if module in writing and not os.path.realpath(info["file"]).startswith(root + os.sep):
                 why.append(
                     f"{module}: persist=true, but the node loads {module} from {info['file']}, outside root {root}"
                 )
+        changing = {p["name"] for p in procs if p["module"] in loading}
         for proc in facts["processes"]:
-            if not proc["pid"]:
+            if not proc["pid"] and proc["name"] in changing:
                 why.append(f"processes: no process is registered as {proc['name']} on node {self.node.name}")
             if proc["check"] != "ok":
                 why.append(f"processes: extra of {proc['name']} is not an Erlang term ({proc['check']})")
@@ -439,9 +446,9 @@ class HotPatch:
             return
         infos, facts = self.inspect(modules, procs)
         persist = self.p["persist"]
-        refused = self.refusals(infos, facts, procs, persist)
         loading = [m for m, i in infos.items() if i["md5_before"] != i["md5_after"] or not i["loaded"]]
         writing = [m for m, i in infos.items() if persist and i["md5_disk"] != i["md5_after"]]
+        refused = self.refusals(infos, facts, procs, loading, writing)
         sources = {}
         for module in loading:
             sources[module] = self.current_code(module, infos[module])
