@@ -75,7 +75,7 @@ def test_a_patch_crashing_in_code_change_is_undone_on_the_canary(tmp_path):
     assert load["failed"] == 0, load.get("first_failures")
     assert labtools.app_state_lost(before, "1.0.0", "integer") == []
     assert not any(patched(n) for n in labtools.NODES)
-    figures["crash_on_canary"] = {"load": load, "outcome": records[N1]["outcome"]}
+    FIGURES["crash_on_canary"] = {"load": load, "outcome": records[N1]["outcome"]}
 
 
 def test_a_patch_reaches_every_node_with_pids_and_state_kept(tmp_path):
@@ -108,7 +108,7 @@ def test_a_patch_reaches_every_node_with_pids_and_state_kept(tmp_path):
     assert again.returncode == 0, again.stdout[-3000:]
     assert all(r["batch"] == [] for r in json.loads((tmp_path / "again.json").read_text())["hosts"])
     assert labtools.app_state_lost(kept, "1.0.0", "map") == []
-    figures["patch"] = {"load": load, "seconds": [r["seconds"] for r in records]}
+    FIGURES["patch"] = {"load": load, "seconds": [r["seconds"] for r in records]}
 
 
 def module_as_app(node: str, **args) -> dict:
@@ -138,7 +138,7 @@ def test_a_patch_over_old_code_still_in_use_is_refused_with_nothing_changed():
     again = module_as_app(N1, version="1.0.0", processes=[{"name": COUNTER, "extra": '<<"p2">>'}])
     assert again.get("changed") is True and not again.get("failed"), again
     assert labtools.node_get(N1, "/counter/value")["patch_state"] == "p2"
-    figures["old_code_refusal"] = refused["msg"]
+    FIGURES["old_code_refusal"] = refused["msg"]
 
 
 def restart(node: str) -> None:
@@ -171,4 +171,4 @@ def test_a_restart_drops_a_plain_patch_and_keeps_a_persisted_one(tmp_path):
     restart(N1)
     answer = labtools.node_get(N1, "/counter/value")
     assert answer.get("patch") == PATCH and answer["patch_state"] == "persisted", answer
-    figures["restart"] = {"persisted_after_restart": answer}
+    FIGURES["restart"] = {"persisted_after_restart": answer}
