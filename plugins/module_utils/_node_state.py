@@ -21,7 +21,7 @@ import pwd
 import time
 from collections.abc import Callable
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _deploy_lock, _fs, _release, _tar
+from ansible_collections.beamops.deploy.plugins.module_utils import _deploy_lock, _fs, _patch, _release, _tar
 
 
 def release_argument_spec() -> dict:
@@ -580,11 +580,32 @@ def rollback_plan(root: str, info: dict, bad: str, method: str = "auto", to: str
     """The plan of plan_rollback from the node's own files: action (rollback or leave), target, method,
     source, reason, knows_bad, problem."""
     info = {"root": root, **info}
+    if method == "patch":
+        return plan_patch_rollback(info, _patch.read_records(_release.Layout(root, "")), bad)
     history, refused = read_json_object(os.path.join(root, ".beamops", "history.json"))
     record, refused_record = read_json_object(os.path.join(release_tree(root), "releases", ".beamops-hot-upgrade.json"))
     out = plan_rollback(info, history, record, bad, method, to, report_before)
     if refused or refused_record:
         out["problem"] = refused or refused_record
+    return out
+
+
+def plan_patch_rollback(info: dict, records: list[dict], bad: str) -> dict:
+    """Where a node on version BAD returns in a fleet rollback of hot patches: the code its newest patch still
+    applied replaced (the version stays)."""
+    node = info.get("node") or {}
+    running = node.get("running_version") or ""
+    applied = [r for r in records if r.get("state") == "applied"]
+    out = {"action": "leave", "target": "", "method": "", "source": "", "reason": "", "problem": ""}
+    out["knows_bad"] = running == bad or bool(records)
+    if not node.get("up"):
+        out["problem"] = "its node does not run: start it first, a rollback probes the node it returns"
+    elif running != bad:
+        out["reason"] = f"runs {running or 'nothing'}, not {bad}: left alone"
+    elif not applied:
+        out["reason"] = f"runs {bad} with no hot patch applied: left alone"
+    else:
+        out.update(action="rollback", target=bad, method="patch", source=f"hot patch {applied[-1]['id']}")
     return out
 
 

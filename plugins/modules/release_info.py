@@ -82,9 +82,10 @@ options:
   rollback_method:
     description:
       - With O(rollback_of), V(cold) (switch and restart), V(hot) (release_handler), or V(auto) (V(hot) when the
-        node reached O(rollback_of) by a hot upgrade, else V(cold)).
+        node reached O(rollback_of) by a hot upgrade, else V(cold)), or V(patch) (the code the node's newest
+        hot patch still applied replaced, P(beamops.deploy.hot_patch#module) C(state=rolled_back); the version stays).
     type: str
-    choices: [auto, cold, hot]
+    choices: [auto, cold, hot, patch]
     default: auto
   rollback_to:
     description: With O(rollback_of), the version to return to, named by the user (it wins over the history).
@@ -440,7 +441,7 @@ def main() -> None:
             "interrupted_wait_s": {"type": "int", "default": 0},
             "patched_modules": {"type": "bool", "default": False},
             "rollback_of": {"type": "str"},
-            "rollback_method": {"type": "str", "default": "auto", "choices": ["auto", "cold", "hot"]},
+            "rollback_method": {"type": "str", "default": "auto", "choices": ["auto", "cold", "hot", "patch"]},
             "rollback_to": {"type": "str", "default": ""},
             "rollback_report_before": {"type": "str", "default": ""},
             **node_argument_spec(),

@@ -167,3 +167,20 @@ def test_a_fifo_as_history_is_refused_at_once(tmp_path):
     got = plan(root, "1.1.0", info("1.1.0"), timeout=5)
     assert time.monotonic() - started < 5
     assert f"{root}/.beamops/history.json is not a regular file (a FIFO)" in got["problem"]
+
+
+def test_a_fleet_rollback_of_patches_returns_the_nodes_with_a_patch_applied():
+    up = {"node": {"up": True, "running_version": "1.0.0"}}
+    applied = [
+        {"id": "20261207T120000-aaaaaaaa", "state": "rolled_back"},
+        {"id": "20261207T130000-bbbbbbbb", "state": "applied"},
+    ]
+    plan = _node_state.plan_patch_rollback(up, applied, "1.0.0")
+    assert (plan["action"], plan["target"], plan["method"]) == ("rollback", "1.0.0", "patch")
+    assert plan["source"] == "hot patch 20261207T130000-bbbbbbbb" and plan["problem"] == ""
+    left = _node_state.plan_patch_rollback(up, applied[:1], "1.0.0")
+    assert left["action"] == "leave" and "no hot patch applied" in left["reason"]
+    other = _node_state.plan_patch_rollback({"node": {"up": True, "running_version": "1.1.0"}}, applied, "1.0.0")
+    assert other["action"] == "leave" and "not 1.0.0" in other["reason"]
+    down = _node_state.plan_patch_rollback({"node": {"up": False}}, applied, "1.0.0")
+    assert "does not run" in down["problem"]

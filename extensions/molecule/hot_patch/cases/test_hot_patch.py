@@ -14,7 +14,9 @@ The lab starts with node1..node3 on 1.0.0, in rotation. In order, each from the 
 3. on node1, the patch rolled back by the module while a slow request still runs the patched code: a new
    patch is then refused (old code still in use) with nothing changed, and loads once the request ended;
 4. a restart of node1 drops the patch the report said a restart drops; a persisted patch (rolling_patch_persist)
-   survives the next restart.
+   survives the next restart;
+5. beamops.deploy.rollback (rolling, rolling_method=patch) returns every node's patch, node1's files too, with
+   the OS pids kept and no failed request.
 Figures go to .build/figures/<lab>-hot_patch.json.
 """
 
@@ -172,3 +174,36 @@ def test_a_restart_drops_a_plain_patch_and_keeps_a_persisted_one(tmp_path):
     answer = labtools.node_get(N1, "/counter/value")
     assert answer.get("patch") == PATCH and answer["patch_state"] == "persisted", answer
     FIGURES["restart"] = {"persisted_after_restart": answer}
+
+
+def test_a_fleet_rollback_returns_every_node_s_patch(tmp_path):
+    # node1 runs a persisted patch, node2 and node3 plain ones: all go back to the release's own code.
+    before = labtools.app_state()
+    report = tmp_path / "fleet.json"
+    load = labtools.BackgroundLoad(600, *LOAD)
+    run = labtools.run_playbook(
+        "beamops.deploy.rollback",
+        INVENTORY,
+        {
+            "beamops_strategy": "rolling",
+            "rolling_app_name": labtools.APP,
+            "rolling_version": "1.0.0",
+            "rolling_method": "patch",
+            "rolling_report_path": str(report),
+        },
+    )
+    labtools.kept_every_request(run, load.stop(), "1.0.0")
+    assert labtools.app_state_lost(before, "1.0.0", "integer") == []
+    records = json.loads(report.read_text())["hosts"]
+    assert sorted(r["host"] for r in records if r["outcome"] == "reverted") == sorted(labtools.NODES), records
+    for node in labtools.NODES:
+        assert not patched(node), node
+        info = labtools.run_module(
+            node,
+            "beamops.deploy.release_info",
+            {"name": labtools.APP, "root": labtools.APP_ROOT, "patched_modules": True},
+            become_user=labtools.app_user(node),
+        )
+        assert info["patched_modules"] == [], (node, info["patched_modules"])  # node1's files restored too
+        assert not [p for p in info["patches"] if p["state"] == "applied"], info["patches"]
+    FIGURES["fleet_rollback"] = {"reverted": [r["host"] for r in records], "seconds": [r["seconds"] for r in records]}
