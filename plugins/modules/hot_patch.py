@@ -495,6 +495,8 @@ class HotPatch:
                         "file": infos[m]["file"],
                         "md5_before": infos[m]["md5_before"],
                         "md5_after": infos[m]["md5_after"],
+                        # Written only (the node ran it already): a rollback restores the file, not the code.
+                        "loaded": m in loading,
                     }
                     for m in sorted(set(loading) | set(writing))
                 },
@@ -600,18 +602,23 @@ class HotPatch:
             return
         record = applied[-1]
         self.result["patch_id"] = record["id"]
-        old = {m: _patch.beam_path(self.layout, record["id"], "old", m) for m in record["modules"]}
+        old = {
+            m: _patch.beam_path(self.layout, record["id"], "old", m)
+            for m, entry in record["modules"].items()
+            if entry.get("loaded", True)
+        }
         procs = record.get("processes", [])
         infos, facts = self.inspect(old, procs)
         refused = []
-        for module, info in infos.items():
+        loading = [m for m, i in infos.items() if i["md5_before"] != i["md5_after"]]
+        for module in loading:
+            info = infos[module]
             if info["old_code_users"]:
                 refused.append(f"{module}: old code still run by {', '.join(info['old_code_users'])}")
-            if info["md5_before"] not in (record["modules"][module]["md5_after"], info["md5_after"]):
+            if info["md5_before"] != record["modules"][module]["md5_after"]:
                 refused.append(
                     f"{module}: the node runs code (md5 {info['md5_before']}) that is neither the patch's nor what it replaced"
                 )
-        loading = [m for m, i in infos.items() if i["md5_before"] != i["md5_after"]]
         changing = [p for p in procs if p["module"] in loading]
         for proc in facts["processes"]:
             if not proc["pid"] and proc["name"] in [p["name"] for p in changing]:

@@ -324,3 +324,15 @@ def test_release_info_names_the_modules_a_patch_changed(lab, tmp_path, run_modul
     assert changed["module"] == "counter" and changed["md5_loaded"] != changed["md5_file"], info
     assert changed["file"] == str(lab.ebin / "counter.beam")
     assert info["patches"] == [{"id": patch_id, "state": "applied", "persisted": False, "modules": ["counter"]}]
+
+
+def test_persisting_a_loaded_patch_and_its_rollback_touch_the_files_only(lab, tmp_path, run_module):
+    v2 = compile_module(tmp_path, "counter", COUNTER.format(vsn="2", body=V2))
+    run_module(hot_patch, lab.args(beams=[v2], processes=[{"name": "counter"}]))
+    kept = run_module(hot_patch, lab.args(beams=[v2], persist=True))
+    assert kept["changed"] is True and [m["loaded"] for m in kept["modules"]] == [False], kept
+    assert (lab.ebin / "counter.beam").read_bytes() == open(v2, "rb").read()
+    back = run_module(hot_patch, lab.args(state="rolled_back"))
+    assert back["changed"] is True and not back.get("failed"), back
+    assert lab.call("counter", "version") == 2  # the code the node ran before this record stays
+    assert (lab.ebin / "counter.beam").read_bytes() == open(lab.v1, "rb").read()
