@@ -168,6 +168,19 @@ class OutOfRotation:
         return {"samples": self.samples, "max_out_of_rotation": len(self.worst), "worst": self.worst}
 
 
+def wait_answering(node: str, timeout: float = 60.0) -> None:
+    """Wait until the release on a node answers HTTP inside its container (after a restart)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            node_get(node, "/")
+            return
+        except subprocess.CalledProcessError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{node} did not answer within {timeout:g} s of its restart") from None
+            time.sleep(0.5)
+
+
 def wait_servers_up(names: tuple[str, ...] = NODES, timeout: float = 30.0) -> dict:
     """Wait until HAProxy reports every named server UP; return the last rows."""
     deadline = time.monotonic() + timeout

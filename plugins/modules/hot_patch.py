@@ -188,6 +188,7 @@ modules:
       md5_before: 5d41402abc4b2a76b9719d911017c592
       md5_after: 7d793037a0760186574b0282f2f435e7
       loaded: true
+      written: false
 processes:
   description: Per process of O(processes), the result of its C(code_change) (V(ok) or the error).
   returned: always
@@ -457,17 +458,7 @@ class HotPatch:
                     f"{module}: the node runs code of it (md5 {infos[module]['md5_before']}) that is neither the "
                     "release's beam nor a kept patch, so a rollback could not load it back: restart the node first"
                 )
-        self.result["modules"] = [
-            {
-                "module": m,
-                "file": i["file"],
-                "md5_before": i["md5_before"],
-                "md5_after": i["md5_after"],
-                "loaded": m in loading,
-                "written": m in writing,
-            }
-            for m, i in sorted(infos.items())
-        ]
+        self.result["modules"] = summary(infos, loading, writing)
         if refused:
             raise Refused("refused before any change: " + "; ".join(refused))
         changing = [p for p in procs if p["module"] in loading]
@@ -626,16 +617,7 @@ class HotPatch:
         if refused:
             raise Refused("rollback refused before any change: " + "; ".join(refused))
         writing = record.get("persisted", False)
-        self.result["modules"] = [
-            {
-                "module": m,
-                "file": i["file"],
-                "md5_before": i["md5_before"],
-                "md5_after": i["md5_after"],
-                "loaded": m in loading,
-            }
-            for m, i in sorted(infos.items())
-        ]
+        self.result["modules"] = summary(infos, loading, list(infos) if writing else [])
         self.result["changed"] = bool(loading) or writing
         if self.module.check_mode:
             self.result["message"] = f"would load back {', '.join(loading) or 'nothing'} (patch {record['id']})"
@@ -654,6 +636,15 @@ class HotPatch:
         self.result["message"] = (
             f"loaded back the code patch {record['id']} replaced ({', '.join(loading) or 'nothing'})"
         )
+
+
+def summary(infos: dict, loading: list[str], writing: list[str]) -> list[dict]:
+    """RV(modules): per module, the code before and after, and whether it is loaded and written."""
+    keys = ("file", "md5_before", "md5_after")
+    return [
+        {"module": m, **{k: i[k] for k in keys}, "loaded": m in loading, "written": m in writing}
+        for m, i in sorted(infos.items())
+    ]
 
 
 def main() -> None:

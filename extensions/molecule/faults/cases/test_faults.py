@@ -678,14 +678,7 @@ def cold_restart(node):
         assert time.monotonic() < deadline, "sessions never reached 0 after the drain"
         time.sleep(0.2)
     labtools.podman_exec(node, "systemctl", "restart", labtools.node_identity(node)["service_name"])
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            labtools.node_get(node, "/")
-            break
-        except subprocess.CalledProcessError:
-            assert time.monotonic() < deadline, f"{node} did not answer within 60 s of its restart"
-            time.sleep(0.5)
+    labtools.wait_answering(node)
     set_state(node, "ready")
     serving()
 

@@ -149,14 +149,7 @@ def restart(node: str) -> None:
     labtools.wait_member(node, lambda row: row["scur"] == "0", "drained")
     labtools.stop_node(node)
     labtools.start_node(node)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            labtools.node_get(node, "/")
-            break
-        except subprocess.CalledProcessError:
-            assert time.monotonic() < deadline, f"{node} did not answer after its restart"
-            time.sleep(0.5)
+    labtools.wait_answering(node)
     labtools.set_member_state(node, "ready")
     labtools.wait_servers_up((node,))
 
