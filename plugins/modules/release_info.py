@@ -397,7 +397,7 @@ def gather(module: AnsibleModule) -> dict:
         "identity": identity,
         "deploy_lock": lock,
         "patches": [
-            {k: r.get(k) for k in ("id", "state", "persisted")} | {"modules": sorted(r.get("modules", {}))}
+            {**{k: r.get(k) for k in ("id", "state", "persisted")}, "modules": sorted(r.get("modules", {}))}
             for r in _patch.read_records(_release.Layout(root, name))
         ],
     }
