@@ -180,12 +180,6 @@ def _list(items: list[str]) -> str:
     return "[" + ", ".join(items) + "]"
 
 
-def _erl_string(value: str) -> str:
-    """A string as an Erlang string literal (a charlist)."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
 # Funs shared by the questions: hex of an md5, a file's content (a read error is thrown, named), the
 # vsn a module's code declares (what code_change is given), an Erlang term read from text.
 _COMMON = (
@@ -211,8 +205,8 @@ def inspect_body(modules: dict[str, str], processes: list[dict], timeout_ms: int
     Answer: {beamops_patch_info, OsPid, OtpRelease, CompilerLib, [ModInfo], [ProcInfo]} where ModInfo is
     {Mod, File, Loaded, LoadedMd5, DiskMd5, NewModule, NewMd5, LoadedCompiler, NewCompiler, OldCodeUsers,
     Loadable} and ProcInfo {Name, Pid | undefined, ok | ErrorText}."""
-    mods = _list(f"{{{_dist.erl_atom(m)}, {_erl_string(p)}}}" for m, p in modules.items())
-    procs = _list(f"{{{_dist.erl_atom(p['name'])}, {_erl_string(p['extra'])}}}" for p in processes)
+    mods = _list(f"{{{_dist.erl_atom(m)}, {_dist.erl_quoted(p)}}}" for m, p in modules.items())
+    procs = _list(f"{{{_dist.erl_atom(p['name'])}, {_dist.erl_quoted(p['extra'])}}}" for p in processes)
     program = (
         "fun() -> " + _COMMON + "ModInfo = fun({M, P}) -> B = Read(P), W = code:which(M), "
         "Loaded = code:is_loaded(M) =/= false, "
@@ -258,10 +252,12 @@ def apply_body(steps: list[tuple[str, str, str, str]], processes: list[dict], di
     Answer: {beamops_patched, [{Name, ok}]}, {beamops_patch_restored, Name, Why, Reload, [{Name, Undo}]},
     {beamops_patch_not_loaded, Why} (nothing changed) or {beamops_patch, What, Where, Why}."""
     specs = _list(
-        f"{{{_dist.erl_atom(m)}, {_erl_string(f)}, {_erl_string(new)}, {_erl_string(cur)}}}" for m, f, new, cur in steps
+        f"{{{_dist.erl_atom(m)}, {_dist.erl_quoted(f)}, {_dist.erl_quoted(new)}, {_dist.erl_quoted(cur)}}}"
+        for m, f, new, cur in steps
     )
     procs = _list(
-        f"{{{_dist.erl_atom(p['name'])}, {_dist.erl_atom(p['module'])}, {_erl_string(p['extra'])}}}" for p in processes
+        f"{{{_dist.erl_atom(p['name'])}, {_dist.erl_atom(p['module'])}, {_dist.erl_quoted(p['extra'])}}}"
+        for p in processes
     )
     program = (
         "fun() -> " + _COMMON + f"T = {timeout_ms}, "
@@ -318,7 +314,7 @@ def patched_body(roots: list[str], timeout_ms: int) -> str:
     from their beam file there (a hot patch not written into the release). Answer: {beamops_patched_modules,
     [{Mod, File, LoadedMd5, FileMd5}]}."""
     program = (
-        "fun() -> " + _COMMON + f"Roots = [code:root_dir() | {_list(_erl_string(r) for r in roots)}], "
+        "fun() -> " + _COMMON + f"Roots = [code:root_dir() | {_list(_dist.erl_quoted(r) for r in roots)}], "
         'Under = fun(F) -> lists:any(fun(R) -> lists:prefix(R ++ "/", F) end, Roots) end, '
         "{beamops_patched_modules, [{M, F, Hex(M:module_info(md5)), D} || {M, F} <- code:all_loaded(), "
         'is_list(F), Under(F), D <- [case beam_lib:md5(F) of {ok, {_, Md}} -> Hex(Md); _ -> "" end], '

@@ -60,6 +60,24 @@ options:
         the md5 of every beam the node loaded from its tree, so it is off by default.
     type: bool
     default: false
+  cluster:
+    description:
+      - Also ask the running node how it sees its distributed Erlang cluster, into RV(cluster) (the peers it is
+        connected to and the release each runs, and with O(cluster_ready) each member's readiness).
+    type: bool
+    default: false
+  cluster_peers:
+    description:
+      - With O(cluster), the node names the node should be connected to (the fleet's, or a list of your own);
+        RV(cluster.missing) names those it is not connected to. The node's own name may be in the list.
+    type: list
+    elements: str
+    default: []
+  cluster_ready:
+    description:
+      - With O(cluster), an application's own readiness check as Erlang text V({Module, Function, Args}), called on
+        the node and on every connected peer; it must return V(true) (e.g. a quorum check of your own).
+    type: str
   interrupted_wait_s:
     description:
       - Seconds to wait for a node that does not answer while its deploy lock or drain mark says a run was
@@ -245,6 +263,17 @@ patched_modules:
   elements: dict
   sample: [{module: myapp_cache, file: /opt/myapp/releases/1.4.2/lib/myapp-1.4.2/ebin/myapp_cache.beam,
             md5_loaded: 7d793037a0760186574b0282f2f435e7, md5_file: 5d41402abc4b2a76b9719d911017c592}]
+cluster:
+  description:
+    - With O(cluster) and the node up, the cluster as the node sees it. V(connected) the peers it is connected to
+      (visible nodes), V(versions) the release each runs, V(expected) and V(missing) from O(cluster_peers),
+      V(ready) each member's answer to O(cluster_ready) (V(null) without it) and V(ready_failures) what those
+      that did not answer V(true) said.
+  returned: when O(cluster) is true and the node answered
+  type: dict
+  sample: {node: myapp@web1, connected: [myapp@web2, myapp@web3], versions: {myapp@web2: "1.4.2", myapp@web3: "1.4.2"},
+           expected: [myapp@web2, myapp@web3], missing: [], ready: {myapp@web1: true, myapp@web2: true,
+           myapp@web3: true}, ready_failures: {}}
 cold_restart_boots_running:
   description: Whether a cold restart would boot the running version (V(null) when the node is down).
   returned: always
@@ -295,7 +324,14 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _deploy_lock, _fs, _node_state, _patch, _release
+from ansible_collections.beamops.deploy.plugins.module_utils import (
+    _cluster,
+    _deploy_lock,
+    _fs,
+    _node_state,
+    _patch,
+    _release,
+)
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec, seconds_option
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
 
@@ -402,6 +438,12 @@ def gather(module: AnsibleModule) -> dict:
         ],
     }
     p = module.params
+    if p["cluster"] and node["up"]:
+        answer = reach.call(_cluster.cluster_body(p["cluster_ready"], int(p["timeout_s"] * 1000)), p["timeout_s"])
+        try:
+            result["cluster"] = _cluster.parse_cluster(answer, p["cluster_peers"])
+        except ValueError as exc:
+            module.fail_json(msg=f"release {name}: {exc}")
     if p["patched_modules"] and node["up"]:
         roots = sorted({root, os.path.realpath(root), release.path})
         answer = reach.call(
@@ -440,6 +482,9 @@ def main() -> None:
             "deploying": {"type": "str"},
             "interrupted_wait_s": {"type": "int", "default": 0},
             "patched_modules": {"type": "bool", "default": False},
+            "cluster": {"type": "bool", "default": False},
+            "cluster_peers": {"type": "list", "elements": "str", "default": []},
+            "cluster_ready": {"type": "str"},
             "rollback_of": {"type": "str"},
             "rollback_method": {"type": "str", "default": "auto", "choices": ["auto", "cold", "hot", "patch"]},
             "rollback_to": {"type": "str", "default": ""},
