@@ -36,10 +36,15 @@ def cluster(tmp_path, monkeypatch):
     for key in "abc":
         argv = ["erl", "-noshell", "-noinput", "-boot", "start_sasl", "-sname", names[key], "-setcookie", COOKIE]
         if key == "b":
-            argv += ["-eval", f"true = net_kernel:connect_node('{names['a']}@{SHORT}')"]
+            # a may not run yet: b tries again until it does (10 s at most).
+            connect = (
+                f"Try = fun T(0) -> false; T(N) -> case net_kernel:connect_node('{names['a']}@{SHORT}') of "
+                "true -> true; false -> timer:sleep(200), T(N - 1) end end, true = Try(50)"
+            )
+            argv += ["-eval", connect]
         procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     deadline = time.monotonic() + 30
-    while not set(names.values()) <= set(epmd_names("127.0.0.1", port, timeout=1)):
+    while not set(names.values()) <= set(_registered(port)):
         assert time.monotonic() < deadline, "the nodes did not start"
         time.sleep(0.2)
     time.sleep(1.0)  # b's connect to a, once both run
@@ -53,6 +58,13 @@ def cluster(tmp_path, monkeypatch):
     for proc in reversed(procs):
         proc.kill()
         proc.wait()
+
+
+def _registered(port: int) -> list[str]:
+    try:
+        return list(epmd_names("127.0.0.1", port, timeout=1))
+    except OSError:  # epmd not listening yet
+        return []
 
 
 def _free_port() -> int:
