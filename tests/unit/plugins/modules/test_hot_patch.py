@@ -167,8 +167,8 @@ def records(lab) -> list[dict]:
 
 
 def test_a_gen_server_is_patched_in_place_and_rolled_back(lab, tmp_path, run_module):
-    for _ in range(3):
-        lab.call("counter", "bump")
+    for count in range(1, 4):
+        assert lab.call("counter", "bump") == count
     pid = lab.call("erlang", "whereis", [Atom("counter")])
     os_pid = lab.call("os", "getpid")
     v2 = compile_module(tmp_path, "counter", COUNTER.format(vsn="2", body=V2))
