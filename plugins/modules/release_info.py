@@ -69,7 +69,7 @@ options:
   cluster_peers:
     description:
       - With O(cluster), the node names the node should be connected to (the fleet's, or a list of your own);
-        RV(cluster.missing) names those it is not connected to. The node's own name may be in the list.
+        RV(cluster) names those it is not connected to (V(missing)). The node's own name may be in the list.
     type: list
     elements: str
     default: []
