@@ -5,6 +5,8 @@ keeps its count in a map recording the patch's Extra and whose answers carry a p
 running nodes without a relup.
 
 The lab starts with node1..node3 on 1.0.0, in rotation. In order, each from the state the one before left:
+0. with rolling_cluster=true the patch is refused before any change, each node named with the peers it is not
+   connected to (the lab's nodes form no cluster: issue 29's gate, before its clustered scenario);
 1. the rolling playbook with rolling_method=patch and an Extra that makes code_change crash: the canary's
    patch is undone on the node (the code that ran before loaded back, the counter's state untouched), the
    rollout stops, node2 and node3 are untouched, the OS pids are kept and no request fails;
@@ -60,6 +62,21 @@ def under_load(extra_vars: dict, options: tuple[str, ...] = ()) -> tuple[subproc
 
 def patched(node: str) -> bool:
     return labtools.node_get(node, "/").get("patch") == PATCH
+
+
+def test_a_fleet_that_is_not_a_cluster_is_refused_by_the_cluster_gate(tmp_path):
+    # The lab's nodes are not connected to each other: with rolling_cluster, each misses the two others.
+    before = labtools.app_state()
+    run = labtools.run_playbook(
+        "beamops.deploy.rolling", INVENTORY, patch_vars(tmp_path / "split.json", '<<"p0">>', rolling_cluster=True)
+    )
+    assert run.returncode != 0, run.stdout[-3000:]
+    said = " ".join(run.stdout.split())
+    assert "the cluster is not whole before any change" in said, said[-3000:]
+    assert said.count(") is not connected to ") == len(labtools.NODES), said[-3000:]
+    assert all(f"{node} ({labtools.APP}@" in said for node in labtools.NODES), said[-3000:]
+    assert labtools.app_state_lost(before, "1.0.0", "integer") == []
+    assert not any(patched(n) for n in labtools.NODES)
 
 
 def test_a_patch_crashing_in_code_change_is_undone_on_the_canary(tmp_path):
