@@ -11,7 +11,8 @@ A patch is kept under the release root's deploy state, beside the history (see _
 
 patch.json (``format`` 1)::
 
-    {"format": 1, "id": "...", "at": <epoch s>, "state": "loading" | "applied" | "failed" | "rolled_back",
+    {"format": 1, "id": "...", "at": <epoch s>,
+     "state": "loading" | "applied" | "failed" | "rolled_back" | "dropped" (the node no longer runs it),
      "persisted": false, "modules": {"mod": {"file": "<beam the node loaded it from>",
      "md5_before": "<hex>", "md5_after": "<hex>"}}, "processes": [{"name": "...", "module": "...",
      "extra": "<Erlang term>"}]}
@@ -162,6 +163,28 @@ def kept_beam(layout: _release.Layout, md5: str) -> tuple[str, str] | None:
                 if entry.get(key) == md5 and os.path.isfile(path):
                     return record["id"], path
     return None
+
+
+def settle_records(layout: _release.Layout, loaded: dict[str, str]) -> list[str]:
+    """Mark ``dropped`` the applied records the node no longer runs, given the md5 it runs of some modules.
+
+    Newest first, each module's chain goes down through the applied records: one whose code is what the
+    chain expects is still applied (the chain then expects the code it replaced), one whose code is not (a
+    restart dropped it, or a rollback went past it) is dropped. Returns the ids marked."""
+    expected = dict(loaded)
+    dropped = []
+    for record in reversed(read_records(layout)):
+        if record.get("state") != "applied":
+            continue
+        modules = record.get("modules", {})
+        touched = [m for m in modules if m in expected and modules[m].get("loaded", True)]
+        if all(modules[m].get("md5_after") == expected[m] for m in touched):
+            expected.update({m: modules[m].get("md5_before") for m in touched})
+            continue
+        record["state"] = "dropped"
+        write_record(layout, record)
+        dropped.append(record["id"])
+    return dropped
 
 
 def prune_records(layout: _release.Layout, keep: int = KEEP_PATCHES) -> list[str]:

@@ -31,7 +31,9 @@ description:
     V({down, Vsn}) of the code returned to, and is called before that code is loaded back.
   - What a patch replaced is kept under C(<root>/.beamops/patches/<id>/) with a record of it, so that
     O(state=rolled_back) loads the code back the same way (suspend, load, C(code_change) with
-    V({down, Vsn}), resume). The last 20 records are kept.
+    V({down, Vsn}), resume). The last 20 records are kept. A record whose code the node no longer runs (a restart
+    dropped a patch not written into the release) is marked V(dropped) by the next run, so that a rollback
+    returns the patch the node does run.
   - A patch lives in the running VM only. A restart loads the release's own beams again and drops it,
     unless O(persist=true), which writes the new beams over the release's own (atomically, each beside
     the file it replaces, its mode and owner kept) and records the patch in the deploy history.
@@ -515,6 +517,8 @@ class HotPatch:
                 self.write_files(record, "new")
             record["state"] = "applied"
             _patch.write_record(self.layout, record)
+            runs = {m: (i["md5_after"] if m in loading else i["md5_before"]) for m, i in infos.items()}
+            _patch.settle_records(self.layout, runs)
             _patch.prune_records(self.layout)
         self.result["message"] = (
             f"loaded {', '.join(loading) or 'nothing'} into node {self.node.name}"
@@ -633,6 +637,8 @@ class HotPatch:
                 self.write_files(record, "old")
             record["state"] = "rolled_back"
             _patch.write_record(self.layout, record)
+            runs = {m: (i["md5_after"] if m in loading else i["md5_before"]) for m, i in infos.items()}
+            _patch.settle_records(self.layout, runs)
         self.result["message"] = (
             f"loaded back the code patch {record['id']} replaced ({', '.join(loading) or 'nothing'})"
         )

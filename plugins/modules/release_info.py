@@ -248,7 +248,8 @@ node:
 patches:
   description:
     - The hot patches kept under C(<root>/.beamops/patches/) (see P(beamops.deploy.hot_patch#module)), oldest first,
-      each with its id, state (V(applied), V(rolled_back), V(failed)), modules and whether it was written into the
+      each with its id, state (V(applied), V(rolled_back), V(failed), or V(dropped) when the node no longer runs it, as
+      after a restart of a patch not written into the release), modules and whether it was written into the
       release (V(persisted)).
   returned: always
   type: list

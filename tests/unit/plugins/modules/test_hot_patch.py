@@ -336,3 +336,14 @@ def test_persisting_a_loaded_patch_and_its_rollback_touch_the_files_only(lab, tm
     assert back["changed"] is True and not back.get("failed"), back
     assert lab.call("counter", "version") == 2  # the code the node ran before this record stays
     assert (lab.ebin / "counter.beam").read_bytes() == open(lab.v1, "rb").read()
+
+
+def test_a_patch_a_restart_dropped_is_marked_dropped_by_the_next_run(lab, tmp_path, run_module):
+    v2 = compile_module(tmp_path, "counter", COUNTER.format(vsn="2", body=V2))
+    first = run_module(hot_patch, lab.args(beams=[v2], processes=[{"name": "counter"}]))["patch_id"]
+    lab.start()  # the plain patch is gone with the VM
+    second = run_module(hot_patch, lab.args(beams=[v2], processes=[{"name": "counter"}]))["patch_id"]
+    assert {r["id"]: r["state"] for r in records(lab)} == {first: "dropped", second: "applied"}
+    back = run_module(hot_patch, lab.args(state="rolled_back"))
+    assert back["patch_id"] == second and lab.call("counter", "version") == 1, back
+    assert not [r for r in records(lab) if r["state"] == "applied"]
