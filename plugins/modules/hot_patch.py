@@ -515,11 +515,7 @@ class HotPatch:
                 self.load(steps, changing, "up", record)
             if writing:
                 self.write_files(record, "new")
-            record["state"] = "applied"
-            _patch.write_record(self.layout, record)
-            runs = {m: (i["md5_after"] if m in loading else i["md5_before"]) for m, i in infos.items()}
-            _patch.settle_records(self.layout, runs)
-            _patch.prune_records(self.layout)
+            self.finish(record, "applied", infos, loading)
         self.result["message"] = (
             f"loaded {', '.join(loading) or 'nothing'} into node {self.node.name}"
             + (f", {len(changing)} process(es) changed" if changing else "")
@@ -585,6 +581,14 @@ class HotPatch:
         )
         _release.write_history(self.layout, history)
 
+    def finish(self, record: dict, state: str, infos: dict, loading: list[str]) -> None:
+        """Write the record's new state; mark dropped the records the node no longer runs; prune old ones."""
+        record["state"] = state
+        _patch.write_record(self.layout, record)
+        runs = {m: (i["md5_after"] if m in loading else i["md5_before"]) for m, i in infos.items()}
+        _patch.settle_records(self.layout, runs)
+        _patch.prune_records(self.layout)
+
     def locked(self):
         os.makedirs(self.layout.state, mode=0o700, exist_ok=True)
         return _release.locked(self.layout, self.p["lock_timeout_s"])
@@ -635,10 +639,7 @@ class HotPatch:
                 self.load(steps, changing, "down", dict(record))
             if writing:
                 self.write_files(record, "old")
-            record["state"] = "rolled_back"
-            _patch.write_record(self.layout, record)
-            runs = {m: (i["md5_after"] if m in loading else i["md5_before"]) for m, i in infos.items()}
-            _patch.settle_records(self.layout, runs)
+            self.finish(record, "rolled_back", infos, loading)
         self.result["message"] = (
             f"loaded back the code patch {record['id']} replaced ({', '.join(loading) or 'nothing'})"
         )
