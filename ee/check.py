@@ -39,7 +39,8 @@ def molecule(action: str, *ansible_args: str) -> None:
     argv = ["molecule", action, "-s", "user_journey", *(["--", *ansible_args] if ansible_args else [])]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"molecule {action} -s user_journey failed ({done.returncode}): {done.stdout[-3000:]}")
+        said = (done.stdout[-3000:] + "\n" + done.stderr[-3000:]).strip()
+        raise RuntimeError(f"molecule {action} -s user_journey failed ({done.returncode}): {said}")
 
 
 def runner(infra: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess:
