@@ -102,7 +102,11 @@ class Lab:
         shutil.copy(self.v1, self.ebin / "counter.beam")
         shutil.copy(compile_module(tmp_path, "looper", LOOPER.format(vsn="1")), self.ebin / "looper.beam")
         self.node = None
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # no node or epmd outlives a start that failed
+            self.close()
+            raise
 
     def start(self):
         if self.node is not None:

@@ -33,6 +33,15 @@ def cluster(tmp_path, monkeypatch):
     tag = secrets.token_hex(2)
     names = {k: f"cl_{k}_{tag}" for k in "abc"}
     procs = [subprocess.Popen(["epmd", "-port", str(port)], stderr=subprocess.DEVNULL)]
+    try:  # the nodes go whatever happens, a failed start included
+        yield _start(tmp_path, port, names, procs)
+    finally:
+        for proc in reversed(procs):
+            proc.kill()
+            proc.wait()
+
+
+def _start(tmp_path, port: int, names: dict[str, str], procs: list) -> tuple:
     for key in "abc":
         argv = ["erl", "-noshell", "-noinput", "-boot", "start_sasl", "-sname", names[key], "-setcookie", COOKIE]
         if key == "b":
@@ -54,10 +63,7 @@ def cluster(tmp_path, monkeypatch):
     (root / "bin" / "app").write_text('#!/bin/sh\nREL_VSN="1.0.0"\n')
     (root / "releases" / "start_erl.data").write_text("13.1.5 1.0.0\n")
     (root / "releases" / "1.0.0" / "vm.args").write_text(f"-sname {names['a']}\n-setcookie {COOKIE}\n")
-    yield root, {k: f"{v}@{SHORT}" for k, v in names.items()}
-    for proc in reversed(procs):
-        proc.kill()
-        proc.wait()
+    return root, {k: f"{v}@{SHORT}" for k, v in names.items()}
 
 
 def _registered(port: int) -> list[str]:
