@@ -112,10 +112,6 @@ def read_beams(paths: list[str], option: str) -> dict[str, str]:
 
 
 # --- records ------------------------------------------------------------------------------------
-def patches_dir(layout: _release.Layout) -> str:
-    return layout.patches
-
-
 def new_id(modules: dict[str, str]) -> str:
     """A sortable id: the UTC time and a digest of the modules and the sources loaded."""
     seed = json.dumps(sorted(modules.items())) + str(time.time_ns())
@@ -126,13 +122,13 @@ def read_records(layout: _release.Layout) -> list[dict]:
     """The patch records under the root, oldest first (by their time); damaged ones are skipped (their
     files stay)."""
     try:
-        names = sorted(n for n in os.listdir(patches_dir(layout)) if _ID_RE.match(n))
+        names = sorted(n for n in os.listdir(layout.patches) if _ID_RE.match(n))
     except OSError:
         return []
     records = []
     for name in names:
         try:
-            record = json.loads(_fs.read_text(os.path.join(patches_dir(layout), name, "patch.json")))
+            record = json.loads(_fs.read_text(os.path.join(layout.patches, name, "patch.json")))
         except (OSError, ValueError):
             continue
         if isinstance(record, dict) and record.get("format") == PATCH_FORMAT and record.get("id") == name:
@@ -142,7 +138,7 @@ def read_records(layout: _release.Layout) -> list[dict]:
 
 
 def record_dir(layout: _release.Layout, patch_id: str) -> str:
-    return os.path.join(patches_dir(layout), patch_id)
+    return os.path.join(layout.patches, patch_id)
 
 
 def beam_path(layout: _release.Layout, patch_id: str, which: str, module: str) -> str:

@@ -227,16 +227,18 @@ def _check_complete(archive: tarfile.TarFile, path: str) -> None:
         raise ArchiveError(f"{path} is damaged: {exc}") from exc
 
 
-def read_archive(path: str, wanted: set[str] | frozenset = frozenset()) -> tuple[list[tarfile.TarInfo], dict]:
+def read_archive(path: str, wanted=frozenset()) -> tuple[list[tarfile.TarInfo], dict]:
     """The members of a (compressed) tarball and the bytes of the ``wanted`` regular files (by
-    normalized name), without extracting anything; the whole file is read and checked."""
+    normalized name: a set of names, or a function of the name), without extracting anything; the
+    whole file is read once and checked."""
+    wants = wanted if callable(wanted) else wanted.__contains__
     try:
         with tarfile.open(path, "r:*") as archive:
             members = archive.getmembers()
             contents = {}
             for member in members:
                 name = normalize_name(member.name)
-                if name in wanted and member.isreg() and member.size <= _MAX_WANTED:
+                if member.isreg() and member.size <= _MAX_WANTED and wants(name):
                     source = archive.extractfile(member)
                     contents[name] = source.read() if source is not None else b""
             _check_complete(archive, path)

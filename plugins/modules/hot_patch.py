@@ -299,13 +299,8 @@ class HotPatch:
         private temporary directory the node reads."""
         path = self.p["tarball"]
         try:
-            members = _tar.read_members(path)
-            wanted = {
-                _tar.normalize_name(m.name)
-                for m in members
-                if m.isreg() and _tar.normalize_name(m.name).startswith("lib/") and m.name.endswith(".beam")
-            }
-            contents = _tar.read_archive(path, wanted)[1]
+            # One read of the archive: the beams of lib/<app>-<vsn>/ebin.
+            contents = _tar.read_archive(path, lambda name: name.startswith("lib/") and name.endswith(".beam"))[1]
         except _tar.ArchiveError as exc:
             raise Refused(f"tarball: {exc}: give a release tarball of the version the node runs") from None
         found: dict[str, str] = {}
