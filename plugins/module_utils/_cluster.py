@@ -71,3 +71,18 @@ def parse_cluster(answer, expected: list[str]) -> dict:
         "ready": ready,
         "ready_failures": failures,
     }
+
+
+def judge(facts: dict, leaving: bool = False) -> dict:
+    """Whether the cluster is whole as ``facts`` (parse_cluster's) see it: the node is connected to every expected
+    peer and the readiness check holds on every member, or on every member but the node itself when it is
+    ``leaving`` (the check is then whether the others can do without it). Adds ``whole`` and ``why`` (text naming
+    the missing peers and the members not ready; empty when whole)."""
+    unready = sorted(n for n in facts["ready_failures"] if not (leaving and n == facts["node"]))
+    reasons = []
+    if facts["missing"]:
+        reasons.append(f"{facts['node']} is not connected to {', '.join(facts['missing'])}")
+    if unready:
+        said = "; ".join(f"{n} answered {facts['ready_failures'][n]}" for n in unready)
+        reasons.append(f"the readiness check fails on {', '.join(unready)} ({said})")
+    return {**facts, "whole": not reasons, "why": "; ".join(reasons)}

@@ -78,6 +78,20 @@ options:
       - With O(cluster), an application's own readiness check as Erlang text V({Module, Function, Args}), called on
         the node and on every connected peer; it must return V(true) (e.g. a quorum check of your own).
     type: str
+  cluster_wait_s:
+    description:
+      - With O(cluster), seconds to ask again (every second) until the cluster is whole as the node sees it
+        (connected to every peer of O(cluster_peers), and O(cluster_ready) true on every member), so a node that has
+        just restarted gets this long to rejoin. The last view is returned either way, with RV(cluster.whole);
+        V(0) asks once.
+    type: int
+    default: 0
+  cluster_leaving:
+    description:
+      - With O(cluster), the node is about to leave (a deploy is going to drain or restart it), so its own answer to
+        O(cluster_ready) does not count towards RV(cluster.whole), only those of the peers that stay.
+    type: bool
+    default: false
   interrupted_wait_s:
     description:
       - Seconds to wait for a node that does not answer while its deploy lock or drain mark says a run was
@@ -270,11 +284,14 @@ cluster:
       (visible nodes), V(versions) the release each runs, V(expected) and V(missing) from O(cluster_peers),
       V(ready) each member's answer to O(cluster_ready) (V(null) without it) and V(ready_failures) what those
       that did not answer V(true) said.
+    - V(whole) is true when no expected peer is missing and the readiness check holds (on the peers only with
+      O(cluster_leaving)); V(why) says what is not whole, naming the peers; V(waited_s) how long
+      O(cluster_wait_s) waited.
   returned: when O(cluster) is true and the node answered
   type: dict
   sample: {node: myapp@web1, connected: [myapp@web2, myapp@web3], versions: {myapp@web2: "1.4.2", myapp@web3: "1.4.2"},
            expected: [myapp@web2, myapp@web3], missing: [], ready: {myapp@web1: true, myapp@web2: true,
-           myapp@web3: true}, ready_failures: {}}
+           myapp@web3: true}, ready_failures: {}, whole: true, why: "", waited_s: 0.0}
 cold_restart_boots_running:
   description: Whether a cold restart would boot the running version (V(null) when the node is down).
   returned: always
@@ -322,6 +339,7 @@ rollback_plan:
 
 import json
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -440,11 +458,7 @@ def gather(module: AnsibleModule) -> dict:
     }
     p = module.params
     if p["cluster"] and node["up"]:
-        answer = reach.call(_cluster.cluster_body(p["cluster_ready"], int(p["timeout_s"] * 1000)), p["timeout_s"])
-        try:
-            result["cluster"] = _cluster.parse_cluster(answer, p["cluster_peers"])
-        except ValueError as exc:
-            module.fail_json(msg=f"release {name}: {exc}")
+        result["cluster"] = cluster_view(module, reach, name)
     if p["patched_modules"] and node["up"]:
         roots = sorted({root, os.path.realpath(root), release.path})
         answer = reach.call(
@@ -472,6 +486,23 @@ def gather(module: AnsibleModule) -> dict:
     return result
 
 
+def cluster_view(module, reach, name: str) -> dict:
+    """The cluster as the node sees it, asked again every second until it is whole or cluster_wait_s ran out."""
+    p = module.params
+    body = _cluster.cluster_body(p["cluster_ready"], int(p["timeout_s"] * 1000))
+    start = time.monotonic()
+    while True:
+        answer = reach.call(body, p["timeout_s"])
+        try:
+            view = _cluster.judge(_cluster.parse_cluster(answer, p["cluster_peers"]), p["cluster_leaving"])
+        except ValueError as exc:
+            module.fail_json(msg=f"release {name}: {exc}")
+        waited = time.monotonic() - start
+        if view["whole"] or waited + 1 > p["cluster_wait_s"]:
+            return {**view, "waited_s": round(waited, 2)}
+        time.sleep(1)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -486,6 +517,8 @@ def main() -> None:
             "cluster": {"type": "bool", "default": False},
             "cluster_peers": {"type": "list", "elements": "str", "default": []},
             "cluster_ready": {"type": "str"},
+            "cluster_wait_s": {"type": "int", "default": 0},
+            "cluster_leaving": {"type": "bool", "default": False},
             "rollback_of": {"type": "str"},
             "rollback_method": {"type": "str", "default": "auto", "choices": ["auto", "cold", "hot", "patch"]},
             "rollback_to": {"type": "str", "default": ""},

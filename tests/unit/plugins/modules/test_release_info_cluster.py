@@ -98,3 +98,40 @@ def test_a_readiness_check_that_is_no_mfa_is_refused(cluster, run_module):
     root, _nodes = cluster
     result = run_module(release_info, {"name": "app", "root": str(root), "cluster": True, "cluster_ready": "ok"})
     assert result.get("failed") and "cluster_ready 'ok' is not an Erlang term {Module, Function, Args}" in result["msg"]
+
+
+def test_the_wait_for_a_peer_to_rejoin(cluster, run_module, tmp_path):
+    root, nodes = cluster
+    args = {"name": "app", "root": str(root), "cluster": True, "cluster_peers": list(nodes.values())}
+    # c never joins: the last view after the wait, not whole, naming the peer.
+    alone = run_module(release_info, args | {"cluster_wait_s": 2})["cluster"]
+    assert not alone["whole"] and alone["waited_s"] >= 1, alone
+    assert alone["why"] == f"{nodes['a']} is not connected to {nodes['c']}"
+
+    # c joins a while release_info waits (a helper node asks c to connect to a, 2 s in).
+    short = nodes["c"].split("@")[0].replace("cl_c_", "cl_x_")
+    joiner = subprocess.Popen(
+        ["erl", "-noshell", "-noinput", "-sname", short, "-setcookie", COOKIE, "-hidden", "-eval",
+         f"timer:sleep(2000), true = rpc:call('{nodes['c']}', net_kernel, connect_node, ['{nodes['a']}']), "
+         "init:stop()"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        joined = run_module(release_info, args | {"cluster_wait_s": 20})["cluster"]
+        assert joined["whole"] and joined["why"] == "" and joined["missing"] == [], joined
+        assert 1 <= joined["waited_s"] < 20, joined
+        assert nodes["c"] in joined["connected"]
+    finally:
+        joiner.kill()
+        joiner.wait()
+
+
+def test_a_leaving_node_is_judged_by_the_peers_that_stay():
+    from ansible_collections.beamops.deploy.plugins.module_utils._cluster import judge
+
+    facts = {"node": "a@h", "missing": [], "ready_failures": {"a@h": "syncing"}}
+    assert judge(facts, leaving=True)["whole"]
+    staying = judge(facts)
+    assert not staying["whole"] and staying["why"] == "the readiness check fails on a@h (a@h answered syncing)"
+    peers_down = judge({"node": "a@h", "missing": ["c@h"], "ready_failures": {"b@h": "false"}}, leaving=True)
+    assert peers_down["why"] == "a@h is not connected to c@h; the readiness check fails on b@h (b@h answered false)"
