@@ -108,8 +108,95 @@ handle_get(<<"/pid">>, _Q) ->
     {200, (base())#{pid => list_to_integer(os:getpid()),
                     app_started_at => persistent_term:get(
                                         {beamops_sample, started_at}, null)}};
+handle_get(<<"/cluster">>, _Q) ->
+    Info = beamops_sample_cluster:info(),
+    {200, maps:merge(base(), Info#{why := why_json(maps:get(why, Info))})};
+handle_get(<<"/cluster/isolate">>, Q) ->
+    %% The fault switch of tests: a split for ?ms (at most 10 minutes; 0 ends it).
+    Ms = case param(<<"ms">>, Q) of
+             undefined -> -1;
+             Raw -> try binary_to_integer(Raw) catch error:badarg -> -1 end
+         end,
+    case Ms >= 0 andalso Ms =< 600000 andalso beamops_sample_cluster:isolate(Ms) of
+        ok -> {200, (base())#{isolated_ms => Ms}};
+        false -> {400, (base())#{error => <<"ms must be 0..600000">>}};
+        {error, Why} -> {503, maps:merge(base(), error_json(Why))}
+    end;
+handle_get(Path, Q) when Path =:= <<"/kv/put">>;
+                         Path =:= <<"/kv/get">>;
+                         Path =:= <<"/kv/keys">> ->
+    %% The replicated store: 503 not_clustered when clustering is off.
+    case beamops_sample_cluster:configured() of
+        true -> kv(Path, Q);
+        false -> {503, (base())#{error => not_clustered}}
+    end;
 handle_get(Path, _Q) ->
     {404, (base())#{error => <<"not_found">>, path => Path}}.
+
+kv(<<"/kv/put">>, Q) ->
+    case {param(<<"key">>, Q), param(<<"value">>, Q)} of
+        {undefined, _} ->
+            {400, (base())#{error => <<"key required">>}};
+        {_, undefined} ->
+            {400, (base())#{error => <<"value required">>}};
+        {Key, Value} ->
+            %% Answered once the write is committed on every running replica.
+            case beamops_sample_cluster:kv_put(Key, Value) of
+                ok -> {200, (base())#{key => Key, value => Value,
+                                      written_on => node()}};
+                {error, Why} -> {503, maps:merge(base(), (error_json(Why))#{key => Key})}
+            end
+    end;
+kv(<<"/kv/get">>, Q) ->
+    case param(<<"key">>, Q) of
+        undefined ->
+            {400, (base())#{error => <<"key required">>}};
+        Key ->
+            case beamops_sample_cluster:kv_get(Key) of
+                {ok, Value} -> {200, (base())#{key => Key, value => Value}};
+                not_found -> {404, (base())#{error => <<"not_found">>, key => Key}};
+                {error, Why} -> {503, maps:merge(base(), (error_json(Why))#{key => Key})}
+            end
+    end;
+kv(<<"/kv/keys">>, _Q) ->
+    case beamops_sample_cluster:kv_keys() of
+        {ok, Keys} -> {200, (base())#{count => length(Keys), keys => Keys}};
+        {error, Why} -> {503, maps:merge(base(), error_json(Why))}
+    end.
+
+%% A query parameter given with a value (a key must not be empty).
+param(Name, Query) when is_list(Query) ->
+    case lists:keyfind(Name, 1, Query) of
+        {<<"key">>, <<>>} -> undefined;
+        {_, V} when is_binary(V) -> V;
+        _ -> undefined
+    end;
+param(_Name, _Query) ->
+    undefined.
+
+%% Why the store refused: error is a short word, detail the rest if any.
+error_json(Why) when is_atom(Why) ->
+    #{error => Why};
+error_json({Tag, Detail}) when is_atom(Tag) ->
+    #{error => Tag, detail => term_json(Detail)};
+error_json(Why) ->
+    #{error => term_json(Why)}.
+
+%% beamops_sample_cluster:ready/0's answer in JSON: null when ready, a word,
+%% or {"missing": [nodes]}.
+why_json(null) -> null;
+why_json(Why) when is_atom(Why) -> Why;
+why_json({Tag, Nodes}) when is_atom(Tag), is_list(Nodes) -> #{Tag => Nodes};
+why_json(Why) -> term_json(Why).
+
+term_json(Nodes) when is_list(Nodes) ->
+    case lists:all(fun is_atom/1, Nodes) of
+        true -> Nodes;
+        false -> iolist_to_binary(io_lib:format("~0p", [Nodes]))
+    end;
+term_json(T) when is_atom(T) -> T;
+term_json(T) ->
+    iolist_to_binary(io_lib:format("~0p", [T])).
 
 normal(<<"/">>) -> #{};
 normal(<<"/counter">>) -> beamops_sample_counter:incr();

@@ -14,5 +14,11 @@ init([]) ->
                  start => {beamops_sample_listener, start_link, []},
                  shutdown => 2000,
                  modules => [beamops_sample_listener]},
+    %% Optional clustering: its init returns ignore when no peers are
+    %% configured (see beamops_sample_cluster).
+    Cluster = #{id => beamops_sample_cluster,
+                start => {beamops_sample_cluster, start_link, []},
+                shutdown => 5000,
+                modules => [beamops_sample_cluster]},
     {ok, {#{strategy => one_for_one, intensity => 10, period => 10},
-          [Counter, Listener]}}.
+          [Counter, Listener, Cluster]}}.
