@@ -327,7 +327,7 @@ def write_inventory(
     groups: dict[str, tuple[str, ...]] | None = None,
     nodes: tuple[str, ...] = NODES,
 ) -> Path:
-    """An inventory of this lab (groups beam_nodes and lb) for ansible-playbook.
+    """An inventory of this lab (groups beam_nodes and lb, none when lbs is empty) for ansible-playbook.
 
     connection: ssh (the default, as production runs: each host's address on the lab network, root with
     the lab's key, one master connection per host kept in a directory of this inventory's own, pipelining),
@@ -354,9 +354,10 @@ def write_inventory(
         f"    {group}:\n      hosts:\n" + "".join(f"        {name}:\n" for name in members)
         for group, members in (groups or {}).items()
     )
+    lb_group = f"    lb:\n      hosts:\n{balancers}\n" if lbs else ""  # none: a fleet without a load balancer
     path.write_text(
         f"all:\n  vars:\n{reach}    ansible_python_interpreter: /usr/bin/python3\n  children:\n"
-        f"    beam_nodes:\n      hosts:\n{hosts}\n    lb:\n      hosts:\n{balancers}\n{more}",
+        f"    beam_nodes:\n      hosts:\n{hosts}\n{lb_group}{more}",
         encoding="utf-8",
     )
     return path
