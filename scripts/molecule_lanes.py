@@ -41,6 +41,7 @@ ESTIMATES = {
     "node_modules": 260,
     "lb_modules": 230,
     "hot_patch": 240,
+    "cluster": 240,
     "lab": 120,
 }
 UNKNOWN = 300

@@ -17,8 +17,11 @@ left:
    acknowledged during the rollout is on every node afterwards, no request fails, and the report holds the
    cluster as each node saw it after its batch;
 5. a fleet without a load balancer (no lb group, rolling_drain false): the hot upgrade to 1.2.0 with the
-   cluster gates and a drain hook of its own; all 3 members throughout, no write lost, the hooks ran.
-Figures go to .build/figures/<lab>-cluster.json.
+   cluster gates and a drain hook of its own; all 3 members throughout, no write lost, the hooks ran;
+6. blue-green across the cluster (blue node1 in service, green node2 and node3 idle): the deploy of 1.1.0 to
+   green passes the gates on both, the switch follows, no request fails and no write is lost.
+Figures go to .build/figures/<lab>-cluster.json; the fault rows (split, nojoin) carry the first line the user saw
+and the seconds until the cluster was whole again, for the README's faults table.
 """
 
 import json
@@ -157,6 +160,17 @@ def under_watch(tag: str, extra_vars: dict, inventory: Path = INVENTORY, options
     return run, traffic, seen, watch.acked
 
 
+def first_line(said: str, start: str) -> str:
+    """The message the user saw, from where it starts, as the faults table shows it."""
+    at = said.find(start)
+    return said[at : at + 160] if at >= 0 else ""
+
+
+def recovered_in(started: float) -> float:
+    wait_whole()
+    return round(time.monotonic() - started, 1)
+
+
 def versions() -> dict[str, str]:
     return {host: labtools.node_get(host, "/")["version"] for host in labtools.NODES}
 
@@ -180,15 +194,22 @@ def test_a_split_cluster_is_refused_before_any_change(tmp_path):
         assert time.monotonic() < deadline, "node3 did not leave the cluster"
         time.sleep(0.5)
     before = versions()
+    load = labtools.BackgroundLoad(600, *LOAD)
     run = labtools.run_playbook("beamops.deploy.rolling", INVENTORY, cluster_vars("1.1.0", tmp_path / "split.json"))
+    traffic = load.stop()
     said = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0, said[-3000:]
     assert "the cluster is not whole before any change" in said, said[-3000:]
     assert f"{N1} ({node_name(N1)}) is not connected to {node_name(N3)}" in said, said[-3000:]
     assert f"{N3} ({node_name(N3)}) is not connected to {node_name(N1)}, {node_name(N2)}" in said, said[-3000:]
     assert versions() == before == dict.fromkeys(labtools.NODES, "1.0.0")
+    assert traffic["failed"] == 0, traffic.get("first_failures")
     labtools.node_get(N3, "/cluster/isolate?ms=0")
-    wait_whole()
+    FIGURES["fault_split"] = {
+        "load": traffic,
+        "first_line": first_line(said, "rolling: the cluster is not whole"),
+        "recover_s": recovered_in(time.monotonic()),
+    }
 
 
 def test_a_node_that_cannot_rejoin_is_rolled_back_at_the_canary(tmp_path):
@@ -205,10 +226,16 @@ def test_a_node_that_cannot_rejoin_is_rolled_back_at_the_canary(tmp_path):
     assert records[N1]["cluster"]["whole"] is True, records[N1]["cluster"]  # rejoined on the old release
     assert versions() == dict.fromkeys(labtools.NODES, "1.0.0")
     assert traffic["failed"] == 0, traffic.get("first_failures")
-    wait_whole()
-    assert lost_writes(acked) == {}
+    recover_s = recovered_in(time.monotonic())
+    assert lost_writes(acked) == {} and seen["writes_failed"] == 0, seen
     assert seen["fewest_members"] >= len(labtools.NODES) - 1, seen
-    FIGURES["nojoin_caught_at_canary"] = {"seconds": took, "load": traffic, "cluster": seen}
+    FIGURES["nojoin_caught_at_canary"] = {
+        "seconds": took,
+        "load": traffic,
+        "cluster": seen,
+        "first_line": first_line(said, f"rolling: {N1} failed to deploy"),
+        "recover_s": recover_s,
+    }
 
 
 def test_a_rolling_deploy_keeps_the_cluster_whole_and_every_write(tmp_path):
@@ -225,7 +252,7 @@ def test_a_rolling_deploy_keeps_the_cluster_whole_and_every_write(tmp_path):
     labtools.kept_every_request(run, traffic, "1.0.0", "1.1.0")
     assert versions() == dict.fromkeys(labtools.NODES, "1.1.0")
     assert seen["fewest_members"] >= len(labtools.NODES) - 1 and seen["member_samples"] > 20, seen
-    assert lost_writes(acked) == {}
+    assert lost_writes(acked) == {} and seen["writes_failed"] == 0, seen
     assert seen["writes_acknowledged"] > 50, seen
     records = json.loads(report.read_text())["hosts"]
     for record in records:
@@ -264,7 +291,51 @@ def test_a_fleet_without_a_load_balancer_upgrades_hot_with_the_gates(tmp_path):
     labtools.kept_every_request(run, traffic, "1.2.0")
     assert versions() == dict.fromkeys(labtools.NODES, "1.2.0")
     assert seen["fewest_members"] == len(labtools.NODES), seen  # a hot upgrade: no node ever leaves
-    assert lost_writes(acked) == {}
+    assert lost_writes(acked) == {} and seen["writes_failed"] == 0, seen
     lines = marks.read_text().splitlines()
     assert lines == [f"{h} {stage}" for h in labtools.NODES for stage in ("drain", "ready")], lines
     FIGURES["hot_without_lb"] = {"load": traffic, "cluster": seen}
+
+
+def test_blue_green_across_the_cluster_passes_the_gates_on_the_idle_colour(tmp_path):
+    # Blue (node1) serves; green (node2, node3) is idle, in maintenance, and gets 1.1.0.
+    blue, green = (N1,), (N2, N3)
+    for host in green:
+        labtools.set_member_state(host, "maint")
+    inventory = labtools.write_inventory(tmp_path / "colours.yml", groups={"blue": blue, "green": green})
+    report = tmp_path / "bg.json"
+    extra = {
+        "blue_green_app_name": labtools.APP,
+        "blue_green_version": "1.1.0",
+        "blue_green_src": labtools.tarball("1.1.0"),
+        "blue_green_lb_backends": ["beam_nodes"],
+        "blue_green_cluster": True,
+        "blue_green_cluster_ready": READY,
+        "blue_green_cluster_timeout": 30,
+        "blue_green_report_path": str(report),
+    }
+    try:
+        plan = labtools.run_playbook("beamops.deploy.blue_green", inventory, extra, options=("--check",))
+        planned = " ".join(plan.stdout.split())
+        assert plan.returncode == 0 and "cluster gates (within 30 s) on each node of the green colour" in planned, (
+            planned[-3000:]
+        )
+        load = labtools.BackgroundLoad(600, *LOAD)
+        watch = Watch("blue-green")
+        try:
+            run = labtools.run_playbook("beamops.deploy.blue_green", inventory, extra)
+        finally:
+            seen = watch.stop()
+            traffic = load.stop()
+        labtools.kept_every_request(run, traffic, "1.2.0", "1.1.0")
+        assert versions() == {N1: "1.2.0", N2: "1.1.0", N3: "1.1.0"}
+        assert labtools.admin_states() == {N1: "maint", N2: "ready", N3: "ready"}
+        wait_whole()
+        assert lost_writes(watch.acked) == {} and seen["writes_failed"] == 0, seen
+        nodes = {n["host"]: n for n in json.loads(report.read_text())["nodes"]}
+        for host in labtools.NODES:
+            assert len(nodes[host]["cluster"]["members"]) == 3, nodes[host]
+        FIGURES["blue_green"] = {"load": traffic, "cluster": seen}
+    finally:  # every member in rotation again, as the lab's end state expects
+        for host in labtools.NODES:
+            labtools.set_member_state(host, "ready")
