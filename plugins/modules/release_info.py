@@ -82,14 +82,14 @@ options:
     description:
       - With O(cluster), seconds to ask again (every second) until the cluster is whole as the node sees it
         (connected to every peer of O(cluster_peers), and O(cluster_ready) true on every member), so a node that has
-        just restarted gets this long to rejoin. The last view is returned either way, with RV(cluster.whole);
+        just restarted gets this long to rejoin. The last view is returned either way, with the V(whole) of RV(cluster);
         V(0) asks once.
     type: int
     default: 0
   cluster_leaving:
     description:
       - With O(cluster), the node is about to leave (a deploy is going to drain or restart it), so its own answer to
-        O(cluster_ready) does not count towards RV(cluster.whole), only those of the peers that stay.
+        O(cluster_ready) does not count towards the V(whole) of RV(cluster), only those of the peers that stay.
     type: bool
     default: false
   interrupted_wait_s:

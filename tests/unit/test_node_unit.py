@@ -40,7 +40,7 @@ def systemd_environment(unit: str) -> dict[str, str]:
             assert " " not in word and '"' not in word, line
         assert "%" not in word.replace("%%", ""), f"an unescaped specifier in {line}"
         word = word.replace("%%", "%")
-        key, _, value = word.partition("=")
+        key, _sep, value = word.partition("=")
         env[key] = value
     return env
 

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from ansible_collections.beamops.deploy.plugins.module_utils._cluster import judge
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import epmd_names
 from ansible_collections.beamops.deploy.plugins.modules import release_info
 
@@ -111,10 +112,21 @@ def test_the_wait_for_a_peer_to_rejoin(cluster, run_module, tmp_path):
     # c joins a while release_info waits (a helper node asks c to connect to a, 2 s in).
     short = nodes["c"].split("@")[0].replace("cl_c_", "cl_x_")
     joiner = subprocess.Popen(
-        ["erl", "-noshell", "-noinput", "-sname", short, "-setcookie", COOKIE, "-hidden", "-eval",
-         f"timer:sleep(2000), true = rpc:call('{nodes['c']}', net_kernel, connect_node, ['{nodes['a']}']), "
-         "init:stop()"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "erl",
+            "-noshell",
+            "-noinput",
+            "-sname",
+            short,
+            "-setcookie",
+            COOKIE,
+            "-hidden",
+            "-eval",
+            f"timer:sleep(2000), true = rpc:call('{nodes['c']}', net_kernel, connect_node, ['{nodes['a']}']), "
+            "init:stop()",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         joined = run_module(release_info, args | {"cluster_wait_s": 20})["cluster"]
@@ -127,8 +139,6 @@ def test_the_wait_for_a_peer_to_rejoin(cluster, run_module, tmp_path):
 
 
 def test_a_leaving_node_is_judged_by_the_peers_that_stay():
-    from ansible_collections.beamops.deploy.plugins.module_utils._cluster import judge
-
     facts = {"node": "a@h", "missing": [], "ready_failures": {"a@h": "syncing"}}
     assert judge(facts, leaving=True)["whole"]
     staying = judge(facts)
