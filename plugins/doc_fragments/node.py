@@ -55,3 +55,16 @@ notes:
     private temporary home directory holding the cookies, removed afterwards. The module never creates
     or changes C(~/.erlang.cookie).
 """
+
+    # The release the modules that act inside a running node work on (hot_upgrade, hot_patch).
+    RELEASE_ROOT = r"""
+options:
+  name:
+    description: Name of the release.
+    type: str
+    required: true
+  root:
+    description: Deploy root of the application (its C(current) link, or a relx release directory).
+    type: path
+    required: true
+"""

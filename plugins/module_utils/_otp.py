@@ -517,6 +517,34 @@ class Node:
             time.sleep(sleep)
 
 
+def release_node(
+    module,
+    params: dict,
+    release: ReleaseRoot | None = None,
+    timeout: float | None = None,
+    timeout_option: str = "timeout_s",
+) -> tuple[ReleaseRoot, Node]:
+    """The release under params' root and name (or the one given, which names its node itself), and its Node
+    reached with the node options (node_argument_spec's), within timeout (params' timeout_s by default). OtpError
+    naming what is missing when there is no release there, or when the node cannot be addressed."""
+    node_name = None
+    if release is None:
+        release = ReleaseRoot.locate(params["root"], params["name"])
+        if not release.exists():
+            raise OtpError(f"{release.missing()}: check name and root")
+        node_name = params["node_name"]
+    node = Node(
+        module,
+        release,
+        timeout=params["timeout_s"] if timeout is None else timeout,
+        cookie=params["cookie"],
+        cookie_file=params["cookie_file"],
+        node_name=node_name,
+        timeout_option=timeout_option,
+    )
+    return release, node
+
+
 def parse_status(answer, name: str, cookie_source: str | None = None, unreachable_reason: str | None = None) -> dict:
     """A node's answer to Node.status_body() as a dict: up, its releases (name, version, status), the
     running and permanent versions, the OS pid and a marker that changes when the VM restarts, the

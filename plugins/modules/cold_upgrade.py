@@ -183,7 +183,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils._dist import (
     node_argument_spec,
 )
 from ansible_collections.beamops.deploy.plugins.module_utils._node_state import ReleaseManager, release_argument_spec
-from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
+from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot, release_node
 from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
     UPGRADE_PROBE_SPEC,
     NamedReleaseRoot,
@@ -239,14 +239,13 @@ class ColdUpgrade:
         located = ReleaseRoot.locate(p["root"], p["name"])
         release = NamedReleaseRoot(located.path, p["name"], p["node_name"])
         try:
-            return Node(
+            return release_node(
                 self.module,
+                p,
                 release,
                 timeout=self.probe_p["attempt_timeout_s"],
-                cookie=p["cookie"],
-                cookie_file=p["cookie_file"],
                 timeout_option="probe.attempt_timeout_s",
-            )
+            )[1]
         except OtpError as exc:
             self.fail(f"Cannot address the node of release {p['name']}: {exc}. Set node_name.")
         raise AssertionError  # fail() exits

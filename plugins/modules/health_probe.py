@@ -259,7 +259,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils._dist import (
     node_argument_spec,
     seconds_option,
 )
-from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot
+from ansible_collections.beamops.deploy.plugins.module_utils._otp import Node, OtpError, ReleaseRoot, release_node
 from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
     NamedReleaseRoot,
     ProbeFailure,
@@ -354,13 +354,8 @@ def make_node(module: AnsibleModule) -> Node:
         )
     protect_cookies(module, release)
     try:
-        node = Node(
-            module,
-            release,
-            timeout=p["attempt_timeout_s"],
-            cookie=p["cookie"],
-            cookie_file=p["cookie_file"],
-            timeout_option="attempt_timeout_s",
+        _release, node = release_node(
+            module, p, release, timeout=p["attempt_timeout_s"], timeout_option="attempt_timeout_s"
         )
     except OtpError as exc:
         module.fail_json(msg=f"Cannot address the node of release {p['name']}: {exc}. Set node_name.")

@@ -41,14 +41,6 @@ description:
 author:
   - beamops.deploy contributors (@beamops)
 options:
-  name:
-    description: Name of the release.
-    type: str
-    required: true
-  root:
-    description: Deploy root of the application (its C(current) link, or a relx release directory).
-    type: path
-    required: true
   state:
     description:
       - V(patched) loads the new code; V(rolled_back) loads back what the newest patch still applied on the
@@ -123,6 +115,7 @@ options:
     default: 300
 extends_documentation_fragment:
   - beamops.deploy.node
+  - beamops.deploy.node.release_root
   - beamops.deploy.attributes
   - beamops.deploy.attributes.release_host
 attributes:
@@ -229,7 +222,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.beamops.deploy.plugins.module_utils import _patch, _release, _tar
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_argument_spec
 from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import Atom
-from ansible_collections.beamops.deploy.plugins.module_utils._otp import NODEDOWN, Node, OtpError, ReleaseRoot
+from ansible_collections.beamops.deploy.plugins.module_utils._otp import NODEDOWN, OtpError, release_node
 
 
 class Refused(Exception):
@@ -241,17 +234,10 @@ class HotPatch:
         self.module = module
         self.p = module.params
         self.layout = _release.Layout(self.p["root"], self.p["name"])
-        self.release = ReleaseRoot.locate(self.p["root"], self.p["name"])
-        if not self.release.exists():
-            raise Refused(f"{self.release.missing()}: check name and root")
-        self.node = Node(
-            module,
-            self.release,
-            timeout=self.p["timeout_s"],
-            cookie=self.p["cookie"],
-            cookie_file=self.p["cookie_file"],
-            node_name=self.p["node_name"],
-        )
+        try:
+            self.release, self.node = release_node(module, self.p)
+        except OtpError as exc:
+            raise Refused(str(exc)) from exc
         self.ms = max(1000, self.p["timeout_s"] * 1000)
         self.result: dict = {
             "changed": False,

@@ -40,14 +40,6 @@ description:
 author:
   - beamops.deploy contributors (@beamops)
 options:
-  name:
-    description: Name of the release.
-    type: str
-    required: true
-  root:
-    description: Deploy root of the application (its C(current) link, or a relx release directory).
-    type: path
-    required: true
   version:
     description:
       - Version to install with O(state=present).
@@ -91,6 +83,7 @@ options:
     aliases: [restart_timeout]
 extends_documentation_fragment:
   - beamops.deploy.node
+  - beamops.deploy.node.release_root
   - beamops.deploy.upgrade_probe
   - beamops.deploy.attributes
   - beamops.deploy.attributes.release_host
@@ -222,10 +215,10 @@ from ansible_collections.beamops.deploy.plugins.module_utils._dist import node_a
 from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import format_term
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import (
     NODEDOWN,
-    Node,
     OtpError,
     ReleaseRoot,
     erl_string,
+    release_node,
     relup_sources,
 )
 from ansible_collections.beamops.deploy.plugins.module_utils._probe import (
@@ -246,17 +239,10 @@ class HotUpgrade:
             "timings_ms": self.timings,
             "cookie_source": None,
         }
-        self.release = ReleaseRoot.locate(self.p["root"], self.p["name"])
-        if not self.release.exists():
-            self.fail(f"{self.release.missing()}: check name and root")
-        self.node = Node(
-            module,
-            self.release,
-            timeout=self.p["timeout_s"],
-            cookie=self.p["cookie"],
-            cookie_file=self.p["cookie_file"],
-            node_name=self.p["node_name"],
-        )
+        try:
+            self.release, self.node = release_node(module, self.p)
+        except OtpError as exc:
+            self.fail(str(exc))
 
     def fail(self, msg: str) -> None:
         self.module.fail_json(msg=f"release {self.p['name']}: {msg}", **self.result)

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import pytest
 
+from ansible_collections.beamops.deploy.plugins.module_utils import _otp
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import running_version
 from ansible_collections.beamops.deploy.plugins.modules import hot_upgrade
 from ansible_collections.beamops.deploy.plugins.modules.hot_upgrade import rollback_target
@@ -191,7 +192,7 @@ class FakeNode:
 
 @pytest.fixture
 def node(monkeypatch):
-    monkeypatch.setattr(hot_upgrade, "Node", FakeNode)
+    monkeypatch.setattr(_otp, "Node", FakeNode)  # as release_node() builds it
     monkeypatch.setattr(hot_upgrade.time, "sleep", lambda _seconds: None)
     return FakeNode
 

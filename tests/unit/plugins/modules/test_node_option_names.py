@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import pytest
 
+from ansible_collections.beamops.deploy.plugins.module_utils import _otp
 from ansible_collections.beamops.deploy.plugins.modules import health_probe, hot_upgrade, release_info
 
 
@@ -59,7 +60,7 @@ class RecordingNode:
 
 @pytest.fixture
 def node(monkeypatch):
-    for module in (hot_upgrade, release_info):
+    for module in (_otp, release_info):  # hot_upgrade's Node comes from _otp.release_node
         monkeypatch.setattr(module, "Node", RecordingNode)
     monkeypatch.setattr(hot_upgrade.time, "sleep", lambda _seconds: None)
     RecordingNode.options, RecordingNode.waited = {}, []
