@@ -18,7 +18,9 @@ left:
    cluster as each node saw it after its batch;
 5. a fleet without a load balancer (no lb group, rolling_drain false): the hot upgrade to 1.2.0 with the
    cluster gates and a drain hook of its own; all 3 members throughout, no write lost, the hooks ran;
-6. blue-green across the cluster (blue node1 in service, green node2 and node3 idle): the deploy of 1.1.0 to
+6. beamops.deploy.rollback of that hot upgrade: every node back to 1.1.0 through the relup, each gated like
+   a deploy, all 3 members throughout, no write lost;
+7. blue-green across the cluster (blue node1 in service, green node2 and node3 idle): the deploy of 1.2.0 to
    green passes the gates on both, the switch follows, no request fails and no write is lost.
 Figures go to .build/figures/<lab>-cluster.json; the fault rows (split, nojoin) carry the first line the user saw
 and the seconds until the cluster was whole again, for the README's faults table.
@@ -149,11 +151,17 @@ def lost_writes(acked: list[str]) -> dict[str, list[str]]:
     return lost
 
 
-def under_watch(tag: str, extra_vars: dict, inventory: Path = INVENTORY, options: tuple[str, ...] = ()):
+def under_watch(
+    tag: str,
+    extra_vars: dict,
+    inventory: Path = INVENTORY,
+    options: tuple[str, ...] = (),
+    playbook: str = "beamops.deploy.rolling",
+):
     load = labtools.BackgroundLoad(600, *LOAD)
     watch = Watch(tag)
     try:
-        run = labtools.run_playbook("beamops.deploy.rolling", inventory, extra_vars, options=options)
+        run = labtools.run_playbook(playbook, inventory, extra_vars, options=options)
     finally:
         seen = watch.stop()
         traffic = load.stop()
@@ -297,8 +305,24 @@ def test_a_fleet_without_a_load_balancer_upgrades_hot_with_the_gates(tmp_path):
     FIGURES["hot_without_lb"] = {"load": traffic, "cluster": seen}
 
 
+def test_a_fleet_rollback_passes_the_gates(tmp_path):
+    # beamops.deploy.rollback of the hot upgrade: each node back to 1.1.0 through the relup, gated like a deploy.
+    report = tmp_path / "back.json"
+    extra = cluster_vars("1.2.0", report, beamops_strategy="rolling")
+    run, traffic, seen, acked = under_watch("rollback", extra, playbook="beamops.deploy.rollback")
+    labtools.kept_every_request(run, traffic, "1.1.0")
+    assert versions() == dict.fromkeys(labtools.NODES, "1.1.0")
+    assert seen["fewest_members"] == len(labtools.NODES), seen  # a hot downgrade: no node leaves
+    assert lost_writes(acked) == {} and seen["writes_failed"] == 0, seen
+    records = json.loads((tmp_path / "back-rollback.json").read_text())["hosts"]
+    for record in records:
+        steps = [s["step"] for s in record["steps"]]
+        assert record["outcome"] == "reverted" and "cluster_leave" in steps and "cluster_rejoin" in steps, record
+    FIGURES["fleet_rollback"] = {"load": traffic, "cluster": seen}
+
+
 def test_blue_green_across_the_cluster_passes_the_gates_on_the_idle_colour(tmp_path):
-    # Blue (node1) serves; green (node2, node3) is idle, in maintenance, and gets 1.1.0.
+    # Blue (node1) serves; green (node2, node3) is idle, in maintenance, and gets 1.2.0.
     blue, green = (N1,), (N2, N3)
     for host in green:
         labtools.set_member_state(host, "maint")
@@ -306,8 +330,8 @@ def test_blue_green_across_the_cluster_passes_the_gates_on_the_idle_colour(tmp_p
     report = tmp_path / "bg.json"
     extra = {
         "blue_green_app_name": labtools.APP,
-        "blue_green_version": "1.1.0",
-        "blue_green_src": labtools.tarball("1.1.0"),
+        "blue_green_version": "1.2.0",
+        "blue_green_src": labtools.tarball("1.2.0"),
         "blue_green_lb_backends": ["beam_nodes"],
         "blue_green_cluster": True,
         "blue_green_cluster_ready": READY,
@@ -327,8 +351,8 @@ def test_blue_green_across_the_cluster_passes_the_gates_on_the_idle_colour(tmp_p
         finally:
             seen = watch.stop()
             traffic = load.stop()
-        labtools.kept_every_request(run, traffic, "1.2.0", "1.1.0")
-        assert versions() == {N1: "1.2.0", N2: "1.1.0", N3: "1.1.0"}
+        labtools.kept_every_request(run, traffic, "1.1.0", "1.2.0")
+        assert versions() == {N1: "1.1.0", N2: "1.2.0", N3: "1.2.0"}
         assert labtools.admin_states() == {N1: "maint", N2: "ready", N3: "ready"}
         wait_whole()
         assert lost_writes(watch.acked) == {} and seen["writes_failed"] == 0, seen
