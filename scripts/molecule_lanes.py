@@ -41,7 +41,7 @@ ESTIMATES = {
     "node_modules": 260,
     "lb_modules": 230,
     "hot_patch": 240,
-    "cluster": 240,
+    "cluster": 300,
     "lab": 120,
 }
 UNKNOWN = 300
