@@ -37,7 +37,8 @@ def cluster_body(ready: str | None, timeout_ms: int) -> str:
 
 
 def parse_cluster(answer, expected: list[str]) -> dict:
-    """The cluster facts from the answer to cluster_body: node, connected, versions, ready, expected, missing,
+    """The cluster facts from the answer to cluster_body: node, connected, members (the node and its connected
+    peers), versions (each connected peer's release), ready, expected, missing,
     ready_failures (the nodes whose readiness did not answer true, with what they answered). ValueError when
     the answer is not one (the node could not answer, or cluster_ready is not {Module, Function, Args})."""
     if not (isinstance(answer, tuple) and len(answer) == 4 and answer[0] == "beamops_cluster"):
@@ -65,6 +66,7 @@ def parse_cluster(answer, expected: list[str]) -> dict:
     return {
         "node": me,
         "connected": connected,
+        "members": sorted([me, *connected]),
         "versions": versions,
         "expected": sorted(set(expected) - {me}),
         "missing": sorted(set(expected) - set(connected) - {me}),

@@ -281,7 +281,7 @@ patched_modules:
 cluster:
   description:
     - With O(cluster) and the node up, the cluster as the node sees it. V(connected) the peers it is connected to
-      (visible nodes), V(versions) the release each runs, V(expected) and V(missing) from O(cluster_peers),
+      (visible nodes), V(members) the node and those peers, V(versions) the release each member runs, V(expected) and V(missing) from O(cluster_peers),
       V(ready) each member's answer to O(cluster_ready) (V(null) without it) and V(ready_failures) what those
       that did not answer V(true) said.
     - V(whole) is true when no expected peer is missing and the readiness check holds (on the peers only with
@@ -289,7 +289,8 @@ cluster:
       O(cluster_wait_s) waited.
   returned: when O(cluster) is true and the node answered
   type: dict
-  sample: {node: myapp@web1, connected: [myapp@web2, myapp@web3], versions: {myapp@web2: "1.4.2", myapp@web3: "1.4.2"},
+  sample: {node: myapp@web1, connected: [myapp@web2, myapp@web3], members: [myapp@web1, myapp@web2, myapp@web3],
+           versions: {myapp@web1: "1.4.2", myapp@web2: "1.4.2", myapp@web3: "1.4.2"},
            expected: [myapp@web2, myapp@web3], missing: [], ready: {myapp@web1: true, myapp@web2: true,
            myapp@web3: true}, ready_failures: {}, whole: true, why: "", waited_s: 0.0}
 cold_restart_boots_running:
@@ -458,7 +459,7 @@ def gather(module: AnsibleModule) -> dict:
     }
     p = module.params
     if p["cluster"] and node["up"]:
-        result["cluster"] = cluster_view(module, reach, name)
+        result["cluster"] = cluster_view(module, reach, name, node["running_version"])
     if p["patched_modules"] and node["up"]:
         roots = sorted({root, os.path.realpath(root), release.path})
         answer = reach.call(
@@ -486,8 +487,9 @@ def gather(module: AnsibleModule) -> dict:
     return result
 
 
-def cluster_view(module, reach, name: str) -> dict:
-    """The cluster as the node sees it, asked again every second until it is whole or cluster_wait_s ran out."""
+def cluster_view(module, reach, name: str, own_version: str) -> dict:
+    """The cluster as the node sees it, asked again every second until it is whole or cluster_wait_s ran out;
+    versions holds the node's own release too (own_version, as it answered the status question)."""
     p = module.params
     body = _cluster.cluster_body(p["cluster_ready"], int(p["timeout_s"] * 1000))
     start = time.monotonic()
@@ -499,7 +501,8 @@ def cluster_view(module, reach, name: str) -> dict:
             module.fail_json(msg=f"release {name}: {exc}")
         waited = time.monotonic() - start
         if view["whole"] or waited + 1 > p["cluster_wait_s"]:
-            return {**view, "waited_s": round(waited, 2)}
+            versions = {view["node"]: own_version, **view["versions"]}
+            return {**view, "versions": versions, "waited_s": round(waited, 2)}
         time.sleep(1)
 
 
