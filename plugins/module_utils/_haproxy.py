@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import time
+from collections.abc import Callable
 
 from ansible_collections.beamops.deploy.plugins.module_utils import _net
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import deprecated_alias, seconds_option
@@ -345,34 +346,49 @@ class RuntimeAPI:
         answer = self.command("show cli level").strip()
         return answer if answer in ("admin", "operator", "user") else None
 
-    def servers_state(self, backend: str | None = None) -> list[dict]:
-        answer = self.command(f"show servers state {_checked_name(backend)}" if backend else "show servers state")
-        try:
-            return parse_servers_state(answer)
-        except ValueError as exc:
-            raise HAProxyError(
-                f"Backend {backend!r} not found through the {self.describe()} (HAProxy says: {exc}). "
-                "Check the backend name in haproxy.cfg (`show backend` lists them)."
-            ) from exc
+    def _table(
+        self, command: str, parse: Callable[[str], list[dict]], refused: str | None = None, advice: str = ""
+    ) -> list[dict]:
+        """`parse` (parse_servers_state, parse_stat_csv) over the answer to `command`.
 
-    def stat_csv(self, command: str) -> list[dict]:
-        """`show stat ...` rows; ValueError when the answer is not CSV (HAProxy's error text: the caller
-        words it), HAProxyError naming the command, the line and the problem when the CSV is damaged."""
+        HAProxy answers a command it cannot run (an unknown backend) with its error text in place of the table,
+        which `parse` raises as ValueError: given `refused` (what failed, where), an HAProxyError of `refused`,
+        what HAProxy says, then `advice`; else the caller words it. A table that cannot be read is an HAProxyError
+        naming the command, the line and the problem.
+        """
+        answer = self.command(command)
         try:
-            return parse_stat_csv(self.command(command))
+            return parse(answer)
         except DamagedCSV as exc:
             raise HAProxyError(
                 f"The answer of the {self.describe()} to `{command}` is not readable CSV at {exc}. HAProxy "
                 "does not send this: check that this socket is HAProxy's admin socket."
             ) from None
+        except ValueError as exc:
+            if refused is None:
+                raise
+            said = f"{refused} (HAProxy says: {exc})."
+            raise HAProxyError(f"{said} {advice}" if advice else said) from exc
+
+    def servers_state(self, backend: str | None = None) -> list[dict]:
+        return self._table(
+            f"show servers state {_checked_name(backend)}" if backend else "show servers state",
+            parse_servers_state,
+            f"Backend {backend!r} not found through the {self.describe()}",
+            "Check the backend name in haproxy.cfg (`show backend` lists them).",
+        )
+
+    def stat_csv(self, command: str) -> list[dict]:
+        """`show stat ...` rows; ValueError when the answer is not CSV (HAProxy's error text: the caller
+        words it), HAProxyError naming the command, the line and the problem when the CSV is damaged."""
+        return self._table(command, parse_stat_csv)
 
     def stat_rows(self, backend: str) -> list[dict]:
-        try:
-            return self.stat_csv(f"show stat {_checked_name(backend)} 4 -1")
-        except ValueError as exc:
-            raise HAProxyError(
-                f"Reading `show stat {backend}` through the {self.describe()} failed (HAProxy says: {exc})."
-            ) from exc
+        return self._table(
+            f"show stat {_checked_name(backend)} 4 -1",
+            parse_stat_csv,
+            f"Reading `show stat {backend}` through the {self.describe()} failed",
+        )
 
     def members_of(self, backends: list[str] | None) -> list[Member]:
         """Every member of the backends (all backends when None), state and statistics joined."""

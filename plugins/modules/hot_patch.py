@@ -230,6 +230,8 @@ class Refused(Exception):
 
 
 class HotPatch:
+    """One patch or rollback of the running node; a context manager that removes its temporary directory."""
+
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
         self.p = module.params
@@ -250,6 +252,13 @@ class HotPatch:
             "message": "",
         }
         self.tmp = tempfile.mkdtemp(prefix="beamops-patch-")
+
+    def __enter__(self) -> HotPatch:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        """The private directory of a tarball's beams goes with the patch, whatever its outcome."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def ask(self, body: str):
         answer = self.node.call(body, self.p["timeout_s"])
@@ -675,18 +684,13 @@ def main() -> None:
         )
     patch = None
     try:
-        patch = HotPatch(module)
-        if module.params["state"] == "patched":
-            patch.patch()
-        else:
-            patch.rollback()
-    except (Refused, _patch.PatchError, OtpError) as exc:
+        with HotPatch(module) as patch:
+            if module.params["state"] == "patched":
+                patch.patch()
+            else:
+                patch.rollback()
+    except (Refused, _patch.PatchError, OtpError, OSError, ValueError) as exc:
         module.fail_json(msg=f"release {name}: {exc}", **(patch.result if patch else {}))
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg=f"release {name}: {exc}", **(patch.result if patch else {}))
-    finally:
-        if patch is not None:
-            shutil.rmtree(patch.tmp, ignore_errors=True)
     module.exit_json(**patch.result)
 
 

@@ -637,9 +637,7 @@ def main() -> None:
             upgrade.upgrade()
         else:
             upgrade.rollback()
-    except OtpError as exc:
-        module.fail_json(msg=f"release {module.params['name']}: {exc}")
-    except ValueError as exc:
+    except (OtpError, ValueError) as exc:
         module.fail_json(msg=f"release {module.params['name']}: {exc}")
     module.exit_json(**upgrade.result)
 
