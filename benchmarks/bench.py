@@ -16,6 +16,9 @@ version between them:
   rerun       the same rolling deploy again (nothing to change)
   hot_upgrade beamops.deploy.hot_upgrade 1.1.0 -> 1.2.0
   blue_green  beamops.deploy.blue_green 1.0.0 -> 1.1.0 on the idle colour (second half of the nodes)
+  rolling_probe1
+              (only when named in --variants) rolling with rolling_probe_successes=1, one success as the
+              stock playbook's wait: what the default probe's 3 successes in a row (0.5 s apart) cost
 
 The floor and the stock playbook use the collection's default batches (a canary of 1, then 25 %
 of the nodes at a time, nodes of one batch in parallel), so that every variant takes the same
@@ -45,6 +48,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 NODE_IMAGE = "localhost/beamops-node:bookworm"
 LB_IMAGE = "localhost/beamops-haproxy:bookworm"
 VARIANTS = ("floor", "stock", "rolling", "rerun", "hot_upgrade", "blue_green")
+OPT_IN = ("rolling_probe1",)
 BACKEND = "beam_nodes"
 # Seconds of load before and after each deploy: the baseline the deploy is seen against.
 SETTLE_S = 1.0
@@ -55,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--nodes", type=int, default=int(os.environ.get("NODES", "3")), help="BEAM nodes (NODES)")
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("REPEAT", "3")), help="runs per variant")
     parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS)
+        "--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS + OPT_IN)
     )
     parser.add_argument("--concurrency", type=int, default=4, help="load generator clients (default %(default)s)")
     parser.add_argument("--slow-ratio", type=float, default=0.2, help="share of slow requests (default %(default)s)")
@@ -83,9 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "the ephemeral ports the load generator's connections take)",
     )
     args = parser.parse_args(argv)
-    unknown = set(args.variants.split(",")) - set(VARIANTS)
+    unknown = set(args.variants.split(",")) - set(VARIANTS + OPT_IN)
     if unknown:
-        parser.error(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS)}")
+        parser.error(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS + OPT_IN)}")
     if not 2 <= args.nodes <= 64:
         parser.error("--nodes must be between 2 and 64 (blue-green needs two colours)")
     if args.repeat < 1:
@@ -262,7 +266,7 @@ class Bench:
         self.lt = labtools
         self.workdir = workdir
         self.lab = Lab(labtools, workdir, args.connection, args.ssh_base_port)
-        self.runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+        self.runs: dict[str, list[dict]] = {v: [] for v in VARIANTS + OPT_IN}
         self.segments: list[dict] = []
         self.profile: dict[str, float] = {}
 
@@ -445,6 +449,8 @@ class Bench:
             "rolling_src": self.tarball("1.1.0"),
             "rolling_report_path": str(self.workdir / f"{variant}-r{rep}.report.json"),
         }
+        if variant == "rolling_probe1":
+            extra["rolling_probe_successes"] = 1
         return self.playbook(variant, rep, "beamops.deploy.rolling", extra)
 
     def hot_upgrade(self, rep: int):
@@ -487,6 +493,9 @@ class Bench:
                     ok = "error" not in self.measure("rerun", rep, lambda r=rep: self.rolling(r, "rerun"), n)
                 if ok and "hot_upgrade" in wanted:
                     self.measure("hot_upgrade", rep, lambda r=rep: self.hot_upgrade(r), n)
+            if "rolling_probe1" in wanted:
+                self.lab.reset()
+                self.measure("rolling_probe1", rep, lambda r=rep: self.rolling(r, "rolling_probe1"), n)
             if "blue_green" in wanted:
                 self.lab.reset(colours=True)
                 self.measure("blue_green", rep, lambda r=rep: self.blue_green(r), len(self.lab.green))
@@ -555,7 +564,7 @@ def markdown(results: dict) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n"
     )
     rows = []
-    for name in VARIANTS:
+    for name in VARIANTS + OPT_IN:
         v = results["variants"].get(name)
         if v and "error" in v:
             rows.append(f"| {name} | deploy failed: {v['error'][:80]} | | | | | | |")
