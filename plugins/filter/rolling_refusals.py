@@ -101,25 +101,27 @@ def _running(host) -> str:
     return ((host.get("__rolling_before") or {}).get("node") or {}).get("running_version") or ""
 
 
+def _runs(hosts) -> str:
+    return ", ".join(f"node {h['inventory_hostname']} runs {_running(h) or 'nothing'}" for h in hosts)
+
+
 def _relup(hosts, relup_from, src, version) -> str | None:
     uncovered = [h for h in hosts if _needed(h) is True and _running(h) not in relup_from]
-    if not uncovered:
-        return None
-    nodes = ", ".join(f"node {h['inventory_hostname']} runs {_running(h)}" for h in uncovered)
     return (
-        f"rolling: {nodes} but {src} has a relup from {', '.join(relup_from) or 'nothing'} only: build {version} "
-        "with a relup from the running version, or use rolling_method=cold."
+        f"rolling: {_runs(uncovered)} but {src} has a relup from {', '.join(relup_from) or 'nothing'} only: build "
+        f"{version} with a relup from the running version, or use rolling_method=cold."
+        if uncovered
+        else None
     )
 
 
 def _patch(hosts, src, version) -> str | None:
     elsewhere = [h for h in hosts if _needed(h) is False]
-    if not elsewhere:
-        return None
-    nodes = ", ".join(f"node {h['inventory_hostname']} runs {_running(h) or 'nothing'}" for h in elsewhere)
     return (
-        f"rolling: {nodes}, and {src} patches {version}: deploy {version} there first (rolling_method=cold or "
-        "hot), or rebuild the patch from the version it runs."
+        f"rolling: {_runs(elsewhere)}, and {src} patches {version}: deploy {version} there first "
+        "(rolling_method=cold or hot), or rebuild the patch from the version it runs."
+        if elsewhere
+        else None
     )
 
 
