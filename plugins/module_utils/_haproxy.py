@@ -451,6 +451,38 @@ class RuntimeAPI:
         self._expect_empty(f"shutdown sessions server {self._ref(member)}")
 
 
+BOUND_RE = re.compile(r"^[1-9][0-9]*%?$")
+
+
+def capacity(seen, leaving: list[str], bound: str, backends: list[str], option: str = "max_out_of_rotation") -> dict:
+    """Whether taking `leaving` out of rotation keeps within `bound`; the figures, and `text` saying why not.
+
+    seen: (server, in_rotation) for every member of the backends as each load balancer read it; a server
+    out of rotation on any of them counts as out. bound: a count, or a percentage of the distinct servers
+    (at least 1). option: the setting the bound came from, named in the text.
+    """
+    seen = list(seen)
+    bound = str(bound)
+    if not BOUND_RE.match(bound):
+        raise ValueError(f"{option} must be a count or a percentage such as 25%, got {bound!r}")
+    fleet = sorted({server for server, _ in seen})
+    out_now = sorted({server for server, in_rotation in seen if not in_rotation})
+    leaving = list(dict.fromkeys(leaving))
+    unavailable = len(set(out_now) | set(leaving))
+    allowed = max(1, len(fleet) * int(bound[:-1]) // 100) if bound.endswith("%") else int(bound)
+    already = f" ({', '.join(out_now)} already out: drained, in maintenance or DOWN)" if out_now else ""
+    return {
+        "members": len(fleet),
+        "out_now": out_now,
+        "leaving": leaving,
+        "unavailable": unavailable,
+        "allowed": allowed,
+        "refused": unavailable > allowed,
+        "text": f"would leave {unavailable} of the {len(fleet)} members of {', '.join(backends)} out of rotation at "
+        f"once{already}, and {option} ({bound}) allows {allowed}",
+    }
+
+
 def wait_outcome(goal: str, members: list[Member]) -> str | None:
     """One step of the wait: the outcome once every member is there, else None (keep waiting).
 

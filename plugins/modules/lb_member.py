@@ -228,13 +228,12 @@ reapplied:
   sample: [web/node1]
 """
 
-import re
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.beamops.deploy.plugins.module_utils._dist import seconds_option
 from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
     ADMIN_SOCKET_RULES,
+    BOUND_RE,
     FOREIGN_BITS,
     MAX_WEIGHT,
     HAProxyError,
@@ -242,6 +241,7 @@ from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import (
     RuntimeAPI,
     admin_socket_argument_spec,
     admin_socket_problem,
+    capacity,
     names_problem,
     runtime_api,
     wait_for,
@@ -373,29 +373,22 @@ class LbMember:
 
     def capacity(self, backends: list[str]) -> dict:
         """The capacity bound (max_out_of_rotation), read before any change; refused: HAProxyError."""
-        bound = self.params["max_out_of_rotation"]
         members = self.api.members_of(backends)
-        fleet = sorted({m.server for m in members})
-        out_now = sorted({m.server for m in members if not m.in_rotation()})
-        leaving = list(dict.fromkeys([self.server, *self.params["leaving"]]))
-        unavailable = set(out_now) | set(leaving)
-        allowed = max(1, len(fleet) * int(bound[:-1]) // 100) if bound.endswith("%") else int(bound)
-        self.capacity_seen = {
-            "members": len(fleet),
-            "out_now": out_now,
-            "leaving": leaving,
-            "allowed": allowed,
-            "refused": len(unavailable) > allowed,
-        }
-        if self.capacity_seen["refused"]:
-            others = [s for s in leaving if s != self.server]
+        seen = capacity(
+            ((m.server, m.in_rotation()) for m in members),
+            [self.server, *self.params["leaving"]],
+            self.params["max_out_of_rotation"],
+            backends,
+        )
+        text = seen.pop("text")
+        del seen["unavailable"]
+        self.capacity_seen = seen
+        if seen["refused"]:
+            others = [s for s in seen["leaving"] if s != self.server]
             raise HAProxyError(
-                f"Draining {self.server}{' with ' + ', '.join(others) if others else ''} would leave "
-                f"{len(unavailable)} of the {len(fleet)} members of {', '.join(backends)} out of rotation at once"
-                + (f" ({', '.join(out_now)} already out: drained, in maintenance or DOWN)" if out_now else "")
-                + f", and max_out_of_rotation ({bound}) allows {allowed}. Nothing was changed"
+                f"Draining {self.server}{' with ' + ', '.join(others) if others else ''} {text}. Nothing was changed"
             )
-        return self.capacity_seen
+        return seen
 
     def run(self) -> dict:
         check_mode = self.module.check_mode
@@ -472,7 +465,7 @@ def main() -> None:
     if params["wait_sleep_s"] <= 0 or params["wait_timeout_s"] < 0:
         module.fail_json(msg="wait_sleep_s must be above 0 and wait_timeout_s at least 0: nothing was changed.")
     bound = params["max_out_of_rotation"]
-    if bound is not None and not re.fullmatch(r"[1-9][0-9]*%?", bound):
+    if bound is not None and not BOUND_RE.match(bound):
         module.fail_json(
             msg=f"max_out_of_rotation must be a count or a percentage such as 25%, got {bound!r}: nothing was changed."
         )
