@@ -10,8 +10,9 @@ version_added: 0.1.0
 description:
   - Counts the distinct servers of the backends out of rotation (drained, in maintenance or DOWN) on any of the load
     balancers read, together with the servers about to leave, against a bound given as a count or a percentage.
-  - The same count as the capacity check of M(beamops.deploy.lb_member) (O(beamops.deploy.lb_member#module:max_out_of_rotation)),
-    which sees one load balancer; this one joins what several answered.
+  - The same count as the capacity check of M(beamops.deploy.lb_member)
+    (O(beamops.deploy.lb_member#module:max_out_of_rotation)), which sees one load balancer; this one joins what
+    several answered.
 positional: _input
 options:
   _input:
@@ -27,7 +28,8 @@ options:
     elements: str
     default: []
   bound:
-    description: How many servers may be out at once, a count (V(1)) or a percentage of the servers (V(25%), at least 1).
+    description:
+      - How many servers may be out at once, a count (V(1)) or a percentage of the servers (V(25%), at least 1).
     type: str
     required: true
   backends:
@@ -62,6 +64,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import capacity
 
 

@@ -90,6 +90,8 @@ _value:
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.beamops.deploy.plugins.filter.cluster_split import cluster_split
+
 
 def _needed(host) -> bool | None:
     """The node's __rolling_needed, None when the preflight did not decide it."""
@@ -126,29 +128,13 @@ def _patch(hosts, src, version) -> str | None:
 
 
 def _cluster(hosts, peers, ready) -> str | None:
-    views = [(h["inventory_hostname"], h["__rolling_before"]["cluster"]) for h in hosts if _view(h)]
-    expected = list(peers) or [c["node"] for _h, c in views]
-    split = []
-    for host, c in views:
-        missing = [n for n in expected if n != c["node"] and n not in c.get("connected", [])]
-        unready = list(c.get("ready_failures") or {})
-        if missing or unready:
-            text = f"{host} ({c['node']})"
-            if missing:
-                text += " is not connected to " + ", ".join(missing)
-            if unready:
-                text += (" and" if missing else "") + f" its readiness check {ready} fails on " + ", ".join(unready)
-            split.append(text)
+    split = cluster_split(hosts, "__rolling_before", peers, ready)
     if not split:
         return None
     return (
         f"rolling: the cluster is not whole before any change: {'; '.join(split)}. Reconnect the nodes (or fix "
         "rolling_cluster_peers or rolling_cluster_ready) and run again. Nothing was changed."
     )
-
-
-def _view(host) -> bool:
-    return isinstance((host.get("__rolling_before") or {}).get("cluster"), dict)
 
 
 def _members(hosts, reads, backends, socket) -> list[str]:

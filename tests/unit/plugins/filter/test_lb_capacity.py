@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.beamops.deploy.plugins.filter.lb_capacity import lb_capacity
 
 
