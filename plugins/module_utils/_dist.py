@@ -33,7 +33,6 @@ EPMD_PORT = 4369
 # The most bytes read from epmd for its list of names: a line per node, a few dozen bytes each.
 EPMD_ANSWER_LIMIT = 64 * 1024
 # What a timeout looks like: on Python 3.8 and 3.9 socket.timeout is not a TimeoutError.
-TIMEOUTS = (socket.timeout, TimeoutError)
 NAME_PART = re.compile(r"[A-Za-z0-9_-]+")
 HOST_PART = re.compile(r"[A-Za-z0-9_.-]+")
 SHELL_ASSIGNMENT = re.compile(r"(?P<indent>\s*)(?:export\s+)?(?P<var>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
@@ -549,7 +548,7 @@ def epmd_names(host: str, port: int | None = None, timeout: float = 2.0, option:
     deadline = time.monotonic() + timeout
     try:
         with socket.create_connection((host, port), timeout=timeout) as conn:
-            conn.settimeout(_time_left(deadline))
+            conn.settimeout(_net.time_left(deadline))
             conn.sendall(b"\x00\x01n")
             data = _net.read_to_close(conn, deadline, EPMD_ANSWER_LIMIT)
     except _net.AnswerTooLong:
@@ -558,7 +557,7 @@ def epmd_names(host: str, port: int | None = None, timeout: float = 2.0, option:
             "far more than a host's epmd has: it is not a working epmd; stop what listens on "
             f"port {port}, or point ERL_EPMD_PORT at the real epmd"
         ) from None
-    except TIMEOUTS:
+    except _net.TIMEOUTS:
         raise TimeoutError(
             f"epmd at {peer} did not answer in full within {timeout:g} s (from {option}): it is not a "
             f"working epmd, or the host is overloaded; check what listens on port {port}"
@@ -571,11 +570,3 @@ def epmd_names(host: str, port: int | None = None, timeout: float = 2.0, option:
         if match:
             names[match.group(1)] = int(match.group(2))
     return names
-
-
-def _time_left(deadline: float) -> float:
-    """Seconds left until deadline (time.monotonic()), for settimeout; TimeoutError once it passed."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("the deadline passed")
-    return left

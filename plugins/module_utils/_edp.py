@@ -24,7 +24,7 @@ import socket
 import struct
 import time
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _erlterm
+from ansible_collections.beamops.deploy.plugins.module_utils import _erlterm, _net
 from ansible_collections.beamops.deploy.plugins.module_utils._erlterm import Atom, Opaque
 
 # Capability flags: every one that OTP 26 and 27 require, none that asks for work we do not do
@@ -51,8 +51,6 @@ TICK = b"\x00\x00\x00\x00"
 MAX_FRAME = 64 * 1024 * 1024
 # Deeper nesting than any answer of a node: refused rather than exhausting the stack.
 MAX_DEPTH = _erlterm.MAX_DEPTH
-# What a timeout looks like: on Python 3.8 and 3.9 socket.timeout is not a TimeoutError.
-TIMEOUTS = (socket.timeout, TimeoutError)
 REG_SEND, SEND, SEND_SENDER = 6, 2, 22
 PRINTABLE = set(range(32, 127)) | set(range(160, 256)) | {8, 9, 10, 11, 12, 13, 27}
 
@@ -314,7 +312,7 @@ class Connection:
                     ack = cls._recv_frame(sock, deadline)
                 except ConnectionError as exc:
                     raise Refused(f"node {peer} closed the connection at the cookie check") from exc
-            except TIMEOUTS:
+            except _net.TIMEOUTS:
                 raise TimeoutError(
                     f"{where} did not complete the distribution handshake within the timeout of {timeout:g} s"
                 ) from None
@@ -327,7 +325,7 @@ class Connection:
 
     @staticmethod
     def _send_frame(sock: socket.socket, payload: bytes, deadline: float) -> None:
-        sock.settimeout(_left(deadline))
+        sock.settimeout(_net.time_left(deadline))
         sock.sendall(struct.pack(">H", len(payload)) + payload)
 
     @staticmethod
@@ -369,7 +367,7 @@ class Connection:
             (size,) = struct.unpack(">I", _recv_exact(self.sock, 4, deadline))
             self.last = time.monotonic()
             if size == 0:
-                self.sock.settimeout(_left(deadline))
+                self.sock.settimeout(_net.time_left(deadline))
                 self.sock.sendall(TICK)
                 continue
             if size > MAX_FRAME:
@@ -391,7 +389,7 @@ class Connection:
         request = (Atom("call"), Atom(mod), Atom(fun), list(args), self.me)
         deadline = time.monotonic() + timeout
         try:
-            self.sock.settimeout(_left(deadline))
+            self.sock.settimeout(_net.time_left(deadline))
             self.send((REG_SEND, self.me, Atom(""), Atom("rex")), (Atom("$gen_call"), (self.me, ref), request))
             while True:
                 control, message = self.receive(deadline)
@@ -401,7 +399,7 @@ class Connection:
                     return message[1]
                 if isinstance(message, tuple) and len(message) == 4 and message[0] == "io_request":
                     self._io_reply(message, deadline)
-        except TIMEOUTS:  # before OSError: on Python 3.8 and 3.9 socket.timeout is not a TimeoutError
+        except _net.TIMEOUTS:  # before OSError: on Python 3.8 and 3.9 socket.timeout is not a TimeoutError
             self.close()
             return (Atom("badrpc"), Atom("timeout"))
         except (OSError, ConnectionError):
@@ -414,7 +412,7 @@ class Connection:
     def _io_reply(self, request: tuple, deadline: float) -> None:
         _tag, sender, reply_as, _what = request
         if isinstance(sender, Pid):
-            self.sock.settimeout(_left(deadline))
+            self.sock.settimeout(_net.time_left(deadline))
             self.send((SEND, Atom(""), sender), (Atom("io_reply"), reply_as, Atom("ok")))
 
 
@@ -426,19 +424,11 @@ def _digest(cookie: str, challenge: int) -> bytes:
         return hashlib.md5(data).digest()  # nosec
 
 
-def _left(deadline: float) -> float:
-    """Seconds left until deadline, for socket.settimeout; TimeoutError once it has passed."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("the deadline passed")
-    return left
-
-
 def _recv_exact(sock: socket.socket, size: int, deadline: float) -> bytes:
     """size bytes, all read before deadline (time.monotonic()), else TimeoutError."""
     chunks, left = [], size
     while left:
-        sock.settimeout(_left(deadline))
+        sock.settimeout(_net.time_left(deadline))
         chunk = sock.recv(min(left, 65536))
         if not chunk:
             raise ConnectionError("the node closed the connection")

@@ -50,7 +50,6 @@ _TRANSITIONAL_RE = re.compile(r"\d+/\d+|going (?:up|down)", re.IGNORECASE)
 # read stops instead of holding whatever it sends in memory.
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 # What a socket wait raises when its timeout passes: socket.timeout is no TimeoutError before Python 3.10.
-_TIMEOUTS = (socket.timeout, TimeoutError)
 
 
 class HAProxyError(Exception):
@@ -302,7 +301,7 @@ class RuntimeAPI:
         deadline = time.monotonic() + self.timeout
         try:
             sock = self._connect()
-        except _TIMEOUTS as exc:
+        except _net.TIMEOUTS as exc:
             raise HAProxyError(
                 f"The {self.describe()} did not accept a connection for `{command}` within {self.timeout:g}s "
                 "(socket_timeout_s). Check that HAProxy runs and is not overloaded, or raise socket_timeout_s."
@@ -325,7 +324,7 @@ class RuntimeAPI:
                 "stopped. HAProxy's answers are far smaller: check that this socket is HAProxy's "
                 "admin socket."
             ) from None
-        except _TIMEOUTS as exc:
+        except _net.TIMEOUTS as exc:
             came = exc.received if isinstance(exc, _net.AnswerTimedOut) else 0
             raise HAProxyError(
                 f"The {self.describe()} did not finish answering `{command}` within {self.timeout:g}s "

@@ -8,7 +8,16 @@ from __future__ import annotations
 import socket
 import time
 
+# What a socket raises when its timeout passes: socket.timeout is not a TimeoutError before Python 3.10.
 TIMEOUTS = (socket.timeout, TimeoutError)
+
+
+def time_left(deadline: float) -> float:
+    """Seconds left until deadline (time.monotonic()), for settimeout; TimeoutError once it passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the deadline passed")
+    return left
 
 
 class AnswerTooLong(OSError):
@@ -31,10 +40,7 @@ def read_to_close(sock: socket.socket, deadline: float, limit: int) -> bytes:
     size = 0
     try:
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            sock.settimeout(left)
+            sock.settimeout(time_left(deadline))
             chunk = sock.recv(min(65536, limit + 1 - size))
             if not chunk:
                 return b"".join(chunks)

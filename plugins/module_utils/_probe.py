@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.beamops.deploy.plugins.module_utils import _net
 from ansible_collections.beamops.deploy.plugins.module_utils._otp import (
     Node,
     OtpError,
@@ -33,7 +34,6 @@ from ansible_collections.beamops.deploy.plugins.module_utils._otp import (
 BODY_LIMIT = 1024 * 1024
 EXCERPT_LIMIT = 4096
 # What a socket wait raises when its timeout passes: socket.timeout is no TimeoutError before Python 3.10.
-_TIMEOUTS = (socket.timeout, TimeoutError)
 
 
 class ProbeFailure(Exception):
@@ -177,7 +177,7 @@ def url_problem(url: str) -> str | None:
 
 def timed_out(exc: BaseException) -> bool:
     """True for a socket timeout, raised as is or wrapped by urllib (URLError.reason), on any Python."""
-    return isinstance(exc, _TIMEOUTS) or isinstance(getattr(exc, "reason", None), _TIMEOUTS)
+    return isinstance(exc, _net.TIMEOUTS) or isinstance(getattr(exc, "reason", None), _net.TIMEOUTS)
 
 
 def no_answer(what: str, timeout: float) -> ProbeFailure:
@@ -316,7 +316,7 @@ def tcp_check(host: str, port: int, timeout: float) -> dict:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
-    except _TIMEOUTS as exc:
+    except _net.TIMEOUTS as exc:
         raise ProbeFailure(
             f"TCP connect to {host}:{port}: no connection within {round(timeout, 2):g}s (attempt_timeout_s)"
         ) from exc

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from ansible_collections.beamops.deploy.plugins.module_utils import _dist, _edp
+from ansible_collections.beamops.deploy.plugins.module_utils import _dist, _edp, _net
 
 GIVE_UP = 4.0  # a fake server stops after this many seconds whatever the client does
 
@@ -88,7 +88,7 @@ def silent(conn, stop):
         try:
             conn.settimeout(0.1)
             conn.recv(4096)
-        except _edp.TIMEOUTS:
+        except _net.TIMEOUTS:
             continue
 
 
