@@ -464,7 +464,7 @@ def capacity(seen, leaving: list[str], bound: str, backends: list[str], option: 
     bound = str(bound)
     if not BOUND_RE.match(bound):
         raise ValueError(f"{option} must be a count or a percentage such as 25%, got {bound!r}")
-    fleet = sorted({server for server, _ in seen})
+    fleet = sorted({server for server, _in_rotation in seen})
     out_now = sorted({server for server, in_rotation in seen if not in_rotation})
     leaving = list(dict.fromkeys(leaving))
     unavailable = len(set(out_now) | set(leaving))
