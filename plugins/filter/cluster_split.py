@@ -38,12 +38,19 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Refuse a cluster that is not whole
-  ansible.builtin.assert:
-    that: split | length == 0
-    fail_msg: "the cluster is not whole: {{ split | join('; ') }}"
-  vars:
-    split: "{{ ansible_play_hosts | map('extract', hostvars) | beamops.deploy.cluster_split(fact='before') }}"
+- name: Ask each node how it sees its cluster
+  beamops.deploy.release_info:
+    name: myapp
+    root: /opt/myapp
+    cluster: true
+    cluster_ready: "myapp:ready/0"
+  register: node_view
+
+- name: Say which nodes miss a peer or fail the readiness check
+  ansible.builtin.debug:
+    msg: "{{ ansible_play_hosts | map('extract', hostvars)
+             | beamops.deploy.cluster_split(fact='node_view', ready='myapp:ready/0') }}"
+  run_once: true
 """
 
 RETURN = r"""

@@ -68,14 +68,25 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.beamops.deploy.plugins.module_utils._haproxy import capacity
 
 
+def _seen(reads) -> list[tuple[str, bool]]:
+    """(server, in_rotation) of every member every load balancer read."""
+    seen = []
+    for read in [reads] if isinstance(reads, dict) else reads:
+        if isinstance(read, dict) and read.get("skipped"):
+            continue  # a load balancer the loop passed over read nothing
+        members = read.get("members") if isinstance(read, dict) else None
+        if not isinstance(members, list) or not all(
+            isinstance(m, dict) and {"server", "in_rotation"} <= set(m) for m in members
+        ):
+            raise AnsibleFilterError(f"lb_capacity: expected the results of lb_member_info, got {str(read)[:200]}")
+        seen.extend((m["server"], bool(m["in_rotation"])) for m in members)
+    return seen
+
+
 def lb_capacity(reads, bound, leaving=(), backends=(), option="max_out_of_rotation") -> dict:
-    if isinstance(reads, dict):
-        reads = [reads]
+    seen = _seen(reads)
     try:
-        seen = [(m["server"], bool(m["in_rotation"])) for read in reads for m in read.get("members") or []]
         return capacity(seen, list(leaving), bound, list(backends), option)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise AnsibleFilterError(f"lb_capacity: expected the results of lb_member_info, got {exc!r}") from exc
     except ValueError as exc:
         raise AnsibleFilterError(f"lb_capacity: {exc}") from exc
 

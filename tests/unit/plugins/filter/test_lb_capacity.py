@@ -45,3 +45,6 @@ def test_a_bad_bound_or_input_is_an_error_that_names_it():
         lb_capacity([], bound="0", option="rolling_max_unavailable")
     with pytest.raises(AnsibleFilterError, match="results of lb_member_info"):
         lb_capacity([{"members": [{"name": "n1"}]}], bound="1")
+    with pytest.raises(AnsibleFilterError, match="results of lb_member_info"):
+        lb_capacity([{"item": "lb1"}], bound="1")
+    assert lb_capacity([{"item": "lb1", "skipped": True}, read("lb2", n1=True)], bound="1")["members"] == 1
