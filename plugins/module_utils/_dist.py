@@ -32,7 +32,6 @@ from ansible_collections.beamops.deploy.plugins.module_utils import _fs, _net
 EPMD_PORT = 4369
 # The most bytes read from epmd for its list of names: a line per node, a few dozen bytes each.
 EPMD_ANSWER_LIMIT = 64 * 1024
-# What a timeout looks like: on Python 3.8 and 3.9 socket.timeout is not a TimeoutError.
 NAME_PART = re.compile(r"[A-Za-z0-9_-]+")
 HOST_PART = re.compile(r"[A-Za-z0-9_.-]+")
 SHELL_ASSIGNMENT = re.compile(r"(?P<indent>\s*)(?:export\s+)?(?P<var>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")

@@ -49,7 +49,6 @@ _TRANSITIONAL_RE = re.compile(r"\d+/\d+|going (?:up|down)", re.IGNORECASE)
 # 100 columns) stays under a few MiB; past this the peer is not HAProxy answering one command, and the
 # read stops instead of holding whatever it sends in memory.
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
-# What a socket wait raises when its timeout passes: socket.timeout is no TimeoutError before Python 3.10.
 
 
 class HAProxyError(Exception):
