@@ -38,8 +38,8 @@ options:
 extends_documentation_fragment:
   - beamops.deploy.haproxy_admin
   - beamops.deploy.haproxy_admin.read
-  - beamops.deploy.attributes
   - beamops.deploy.attributes.read_only
+  - beamops.deploy.attributes
 notes:
   - HAProxy's counters count from its start, not from a node's restart; a server keeps its counters when
     the release behind it is replaced. Compare windows, not totals.

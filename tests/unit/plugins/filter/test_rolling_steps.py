@@ -22,17 +22,33 @@ def test_cold_one_call_is_drain_upgrade_ready():
     ]
 
 
-def test_hooks_wrap_their_stage_and_the_last_part_times_it():
-    parts = rolling_steps("deploy", hooks=["before_drain", "after_probe"], deploy_file="deploy_cold.yml")
-    assert files(parts) == [
-        ("hook.yml", "before_drain", False),
-        ("drain.yml", "", True),
-        ("deploy_cold.yml", "", True),
-        ("probe.yml", "", False),
-        ("hook.yml", "after_probe", True),
-        ("ready.yml", "", True),
-    ]
-    assert [p["stage"] for p in parts] == ["drain", "drain", "deploy", "probe", "probe", "ready"]
+# Each hook stands on the side of its stage its name says; the last part of a stage times it. A rollback
+# probes the old version (its probe part says old) before the cluster view and the ready.
+HOOKED = {
+    "deploy, split by hooks": (
+        ("deploy", {"hooks": ["before_drain", "after_probe"], "deploy_file": "deploy_cold.yml"}),
+        "hook.yml:before_drain drain.yml:+ deploy_cold.yml:+ probe.yml hook.yml:after_probe:+ ready.yml:+",
+        ["drain", "drain", "deploy", "probe", "probe", "ready"],
+    ),
+    "rollback, in a cluster": (
+        ("rollback", {"hooks": ["after_rollback"], "cluster": True, "one_call": True}),
+        "rollback.yml hook.yml:after_rollback:+ probe.yml:+ cluster_gate.yml:rolled_back ready.yml:+",
+        ["rollback", "rollback", "probe", "cluster_rolled_back", "ready"],
+    ),
+}
+
+
+def spelt(parts):
+    """files() in one line: file[:hook or gate][:+ when it times its stage]."""
+    return " ".join(":".join([f] + ([h] if h else []) + (["+"] if t else [])) for f, h, t in files(parts))
+
+
+@pytest.mark.parametrize("case", sorted(HOOKED))
+def test_hooks_wrap_their_stage_and_the_last_part_times_it(case):
+    (phase, options), expected, stages = HOOKED[case]
+    parts = rolling_steps(phase, **options)
+    assert spelt(parts) == expected
+    assert [p["stage"] for p in parts] == stages
 
 
 def test_no_load_balancer_keeps_only_the_hooks_of_drain_and_ready():
@@ -53,15 +69,8 @@ def test_hot_probe_after_make_permanent_but_not_in_a_fleet_rollback():
     assert [p.get("after_permanent") for p in back if p["file"] == "probe.yml"] == [False]
 
 
-def test_rollback_probes_the_old_version_and_readies():
+def test_rollback_probes_the_old_version():
     parts = rolling_steps("rollback", hooks=["after_rollback"], cluster=True, one_call=True)
-    assert files(parts) == [
-        ("rollback.yml", "", False),
-        ("hook.yml", "after_rollback", True),
-        ("probe.yml", "", True),
-        ("cluster_gate.yml", "rolled_back", False),
-        ("ready.yml", "", True),
-    ]
     assert [p.get("old") for p in parts if p["file"] == "probe.yml"] == [True]
 
 
