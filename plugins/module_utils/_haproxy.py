@@ -452,6 +452,15 @@ class RuntimeAPI:
 BOUND_RE = re.compile(r"^[1-9][0-9]*%?$")
 
 
+def allowed_out(bound, members: int, option: str = "max_out_of_rotation") -> int:
+    """A bound on how many may be out at once, as a count: a count, or a percentage of `members` rounded down
+    (at least 1). ValueError, naming `option`, for anything else."""
+    bound = str(bound)
+    if not BOUND_RE.match(bound):
+        raise ValueError(f"{option} must be a count or a percentage such as 25%, got {bound!r}")
+    return max(1, members * int(bound[:-1]) // 100) if bound.endswith("%") else int(bound)
+
+
 def capacity(seen, leaving: list[str], bound: str, backends: list[str], option: str = "max_out_of_rotation") -> dict:
     """Whether taking `leaving` out of rotation keeps within `bound`; the figures, and `text` saying why not.
 
@@ -460,14 +469,11 @@ def capacity(seen, leaving: list[str], bound: str, backends: list[str], option: 
     (at least 1). option: the setting the bound came from, named in the text.
     """
     seen = list(seen)
-    bound = str(bound)
-    if not BOUND_RE.match(bound):
-        raise ValueError(f"{option} must be a count or a percentage such as 25%, got {bound!r}")
     fleet = sorted({server for server, _in_rotation in seen})
+    allowed = allowed_out(bound, len(fleet), option)
     out_now = sorted({server for server, in_rotation in seen if not in_rotation})
     leaving = list(dict.fromkeys(leaving))
     unavailable = len(set(out_now) | set(leaving))
-    allowed = max(1, len(fleet) * int(bound[:-1]) // 100) if bound.endswith("%") else int(bound)
     already = f" ({', '.join(out_now)} already out: drained, in maintenance or DOWN)" if out_now else ""
     return {
         "members": len(fleet),

@@ -145,10 +145,15 @@ def test_bad_input_fails_before_any_change():
     run3, _ = playbook("blue_green", "1.1.0", blue_green_src=str(damaged))
     assert run3.returncode != 0
     assert f"refused before any change, on every node: {damaged} is damaged" in said(run3), said(run3)[-3000:]
+    # A bound that is not a count or a percentage from 1 is refused, naming the option (it was taken as 1).
+    run4, _ = playbook("blue_green", "1.1.0", blue_green_max_unavailable="0%")
+    assert run4.returncode != 0
+    refused = "blue_green_max_unavailable (a count or a percentage such as 25%, got '0%')"
+    assert refused in said(run4), said(run4)[-3000:]
     assert report is None
     assert admin_states() == before
     assert {node_version(n) for n in labtools.NODES} == {"1.0.0"}
-    runs = (run, run2, run3)
+    runs = (run, run2, run3, run4)
     assert all(c.get("changed", 0) == 0 for r in runs for c in labtools.recap(r.stdout).values())
 
 
