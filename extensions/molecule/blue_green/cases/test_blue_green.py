@@ -264,7 +264,9 @@ def test_unhealthy_release_fails_its_direct_probe_and_never_gets_traffic():
     FIGURES["unhealthy_before_switch"] = load_figures(summary, report)
     assert run.returncode != 0
     message = said(run)
-    assert f"(failed_before_switch): {GREEN[0]}: Probe the node's health endpoint" in message, message[-4000:]
+    # Its direct probe is the deploy stage's one call to the node (no hook between the deploy and the probe).
+    assert f"(failed_before_switch): {GREEN[0]}: Switch, restart and probe the node" in message, message[-4000:]
+    assert "http probe of http://127.0.0.1:" in message, message[-4000:]
     assert "Traffic is on the blue colour" in message, message[-4000:]
     assert summary["failed"] == 0, summary["first_failures"]
     assert summary["versions"].keys() == {"1.0.0"}
@@ -280,9 +282,34 @@ def test_probe_failing_after_the_switch_switches_back_by_itself():
     # A post-switch check that the new release fails: the counter must keep its integer state shape,
     # which 1.1.0 changes to a map. Green (1.1.0) passes its direct probe, takes the traffic, fails this
     # check through HAProxy, and blue (1.0.0) gets the traffic back.
+    # A before_probe hook splits the deploy and the probe into calls of their own, and runs between them.
+    hook = EPHEMERAL / "before_probe.yml"
+    hook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Ask the node which version serves, between its deploy and its probe",
+                    "ansible.builtin.uri": {"url": "http://127.0.0.1:{{ blue_green_http_port }}/"},
+                    "register": "hook_answer",
+                },
+                {
+                    "name": "Keep what it said on the control node",
+                    "ansible.builtin.copy": {
+                        "content": "{{ hook_answer.x_beamops_version }}",
+                        "dest": str(EPHEMERAL / "before_probe-{{ inventory_hostname }}"),
+                        "mode": "0644",
+                    },
+                    "delegate_to": "localhost",
+                },
+            ]
+        )
+    )
+    for old in EPHEMERAL.glob("before_probe-*"):
+        old.unlink()
     run, report, summary, _, _ = under_load(
         "blue_green",
         "1.1.0",
+        blue_green_hooks={"before_probe": str(hook)},
         blue_green_lb_probe_url=f"http://127.0.0.1:{LAB_VARS['lab_haproxy_http_port']}/counter/value",
         blue_green_lb_probe_body_regex='"state_shape":"integer"',
         blue_green_lb_probe_retries=2,
@@ -300,3 +327,4 @@ def test_probe_failing_after_the_switch_switches_back_by_itself():
     assert labtools.run_load(3, *LOAD)["versions"].keys() == {"1.0.0"}
     # Green took the traffic between the switch and the switch back, then lost it again.
     assert summary["versions"].get("1.1.0", 0) > 0
+    assert {p.name: p.read_text() for p in EPHEMERAL.glob("before_probe-*")} == {f"before_probe-{GREEN[0]}": "1.1.0"}
