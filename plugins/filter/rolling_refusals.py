@@ -13,6 +13,9 @@ description:
     message per refusal, each naming the nodes and the fix. An empty list lets the run go on.
   - The refusals are a hot upgrade from a version the tarball's relup does not cover, a patch of a version a node
     does not run, a cluster that is not whole (with O(cluster)), and a load balancer without a member of the run.
+  - With O(sent), once the release was sent, the one refusal of that moment instead, naming each node that could not
+    take the release and why (its C(__rolling_sent) or C(__rolling_patch_plan) failed, or its
+    C(__rolling_lock_lost), when another run took its lock meanwhile).
 positional: _input
 options:
   _input:
@@ -68,6 +71,18 @@ options:
     description: The admin socket, for the message.
     type: str
     default: ""
+  sent:
+    description: After the release was sent to the nodes that need it; only the nodes that could not take it.
+    type: bool
+    default: false
+  name:
+    description: The release's name (C(rolling_app_name)), for the message with O(sent).
+    type: str
+    default: the release
+  root:
+    description: The deploy root (C(rolling_app_root)), for the message with O(sent).
+    type: str
+    default: the deploy root
 author:
   - beamops.deploy contributors (@beamops)
 """
@@ -79,6 +94,15 @@ EXAMPLES = r"""
     fail_msg: "{{ refusals | join(' ') }}"
   vars:
     refusals: "{{ ansible_play_batch | map('extract', hostvars) | beamops.deploy.rolling_refusals(version='1.1.0') }}"
+
+- name: Once the release was sent, refuse the nodes that could not take it
+  ansible.builtin.fail:
+    msg: "{{ unsent | join(' ') }}"
+  when: unsent | length > 0
+  vars:
+    unsent: >-
+      {{ ansible_play_batch | map('extract', hostvars)
+         | beamops.deploy.rolling_refusals(version='1.1.0', sent=true, name='myapp', root='/opt/myapp') }}
 """
 
 RETURN = r"""
@@ -159,6 +183,29 @@ def _members(hosts, reads, backends, socket) -> list[str]:
     return out
 
 
+def _why_unsent(host) -> str | None:
+    """Why a node could not take the release, None when it could (or got none)."""
+    sent, plan = host.get("__rolling_sent") or {}, host.get("__rolling_patch_plan") or {}
+    if plan.get("failed"):
+        return plan.get("msg") or "its patch plan failed"
+    if sent.get("failed"):
+        return sent.get("msg") or "the release could not be sent"
+    if boolean(host.get("__rolling_lock_lost") or False, strict=False):
+        return "another deploy took its lock meanwhile"
+    return None
+
+
+def _unsent(hosts, name, version, root) -> str | None:
+    why = [(h["inventory_hostname"], _why_unsent(h)) for h in hosts]
+    said = "; ".join(f"{host} could not take {name} {version} ({text})" for host, text in why if text)
+    return (
+        f"rolling: {said}. No member was drained and no node was switched: every node serves the version it ran. "
+        f"Fix the node (space under {root}, permissions) and run again."
+        if said
+        else None
+    )
+
+
 def rolling_refusals(
     hosts,
     version: str,
@@ -172,8 +219,13 @@ def rolling_refusals(
     lb_reads=(),
     lb_backends=(),
     lb_socket: str = "",
+    sent=False,
+    name: str = "the release",
+    root: str = "the deploy root",
 ) -> list[str]:
     hosts = list(hosts)
+    if boolean(sent, strict=False):
+        return [text for text in [_unsent(hosts, name, version, root)] if text]
     fleet_rollback, cluster = boolean(fleet_rollback, strict=False), boolean(cluster, strict=False)
     found = []
     if method == "hot" and not fleet_rollback:

@@ -77,3 +77,24 @@ def test_a_member_missing_on_a_load_balancer():
         "lb2 (servers there: x). Check the server names in haproxy.cfg (and rolling_lb_server, the member's name, "
         "the inventory host's by default)."
     ]
+
+
+def test_once_sent_only_the_nodes_that_could_not_take_the_release_are_refused():
+    took = node("n1") | {"__rolling_sent": {"changed": True}}
+    full = node("n2") | {"__rolling_sent": {"failed": True, "msg": "No space left on device"}}
+    plan = node("n3") | {
+        "__rolling_sent": {"changed": True},
+        "__rolling_patch_plan": {"failed": True, "msg": "old code"},
+    }
+    lost = node("n4") | {"__rolling_lock_try": {"taken": False}, "__rolling_lock_lost": "True"}
+    kept = node("n5") | {"__rolling_lock_lost": False}
+    said = rolling_refusals([took, full, plan, lost, kept], "1.1.0", sent=True, name="app", root="/opt/app")
+    assert said == [
+        "rolling: n2 could not take app 1.1.0 (No space left on device); n3 could not take app 1.1.0 (old code); "
+        "n4 could not take app 1.1.0 (another deploy took its lock meanwhile). No member was drained and no node "
+        "was switched: every node serves the version it ran. Fix the node (space under /opt/app, permissions) and "
+        "run again."
+    ]
+    # The other refusals belong to the read before the send: with sent, they are not said again.
+    uncovered = node("n6", "0.9.0")
+    assert rolling_refusals([took, kept, uncovered], "1.1.0", method="hot", relup_from=["1.0.0"], sent=True) == []
