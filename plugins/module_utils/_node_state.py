@@ -18,6 +18,7 @@ import grp
 import json
 import os
 import pwd
+import stat
 import time
 from collections.abc import Callable
 
@@ -507,7 +508,7 @@ def read_identity(root: str, name: str) -> dict:
     owner of the root, started by a manager found later (``auto``). ``recorded`` says which.
 
     Raises FileNotFoundError when ROOT does not exist."""
-    record, _refused = read_json_object(os.path.join(root, ".beamops", "node.json"))
+    record, _refused = read_json_object(_release.Layout(root, name).record)
     if record.get("user"):
         identity = {key: value for key, value in record.items() if isinstance(value, (str, int))}
         identity.setdefault("service_manager", "auto")
@@ -529,6 +530,61 @@ def read_identity(root: str, name: str) -> dict:
         except KeyError:
             identity["home"] = ""
     return identity
+
+
+def record_text(record: dict) -> str:
+    """node.json as written: sorted keys, 4 spaces, a final newline (what Ansible's to_nice_json gave)."""
+    return json.dumps(record, indent=4, sort_keys=True, separators=(",", ": "), ensure_ascii=False) + "\n"
+
+
+def prepare_root(root: str, name: str, record: dict, check: bool = False) -> dict:
+    """Make the release root, releases/ and .beamops/ (0755) and write RECORD to node.json (0644), all owned
+    by record's user and group; only what differs is changed (in check mode, nothing: the result says what
+    would be). Returns ``made`` and ``fixed`` (paths made, or whose owner or mode was put right),
+    ``recorded`` (node.json written) and ``before``/``after``, node.json's text, for a diff.
+
+    Raises KeyError for a user or group this host does not have."""
+    uid, gid = pwd.getpwnam(str(record["user"])).pw_uid, grp.getgrnam(str(record["group"])).gr_gid
+    layout = _release.Layout(root, name)
+    done = {"made": [], "fixed": [], "recorded": False}
+    for path in (root, layout.releases, layout.state):
+        if not os.path.lexists(path):
+            done["made"].append(path)
+            if not check:
+                os.makedirs(path, mode=0o755)
+                os.chmod(path, 0o755)  # whatever the umask
+                os.chown(path, uid, gid)
+        elif _set_owner(path, uid, gid, check, directory=True):
+            done["fixed"].append(path)
+    after = record_text(record)
+    try:
+        before = _fs.read_text(layout.record, limit=1024 * 1024)
+    except (OSError, ValueError):
+        before = ""
+    if before != after:
+        done["recorded"] = True
+        if not check:
+            _release.write_atomic(layout.record, after.encode("utf-8"), mode=0o644)
+            os.chown(layout.record, uid, gid)
+    elif _set_owner(layout.record, uid, gid, check, directory=False):
+        done["fixed"].append(layout.record)
+    done.update(before=before, after=after)
+    return done
+
+
+def _set_owner(path: str, uid: int, gid: int, check: bool, directory: bool) -> bool:
+    """Give PATH this owner and mode (0755 for a directory, 0644 for a file); whether it had to. A directory may
+    be reached through a link (a root under /opt linked to another disk); a file must be a plain file."""
+    st = os.stat(path) if directory else os.lstat(path)
+    if not (stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)):
+        raise ValueError(f"{path} is not {'a directory' if directory else 'a plain file'}: move it aside")
+    mode = 0o755 if directory else 0o644
+    if (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (uid, gid, mode):
+        return False
+    if not check:
+        os.chown(path, uid, gid)
+        os.chmod(path, mode)
+    return True
 
 
 def _user_name(uid: int) -> str:

@@ -10,6 +10,7 @@ Layout under a release root ``<root>``::
                                      paths still name (never counted as an installed version)
     current -> releases/<vsn>        relative symlink, switched atomically
     .beamops/history.json            deploy state, see below
+    .beamops/node.json               who runs the release and how (the node role's record, _node_state)
     .beamops/tarballs/<name>-<vsn>.tar.gz   the tarballs as received (skip re-transfers), 0600 in 0700
     .beamops/lock                    flock held while the root is read, planned and changed
     .beamops/patches/<name>-<vsn>.tar.gz    a rebuild of an installed version, sent for a hot patch (0600)
@@ -182,6 +183,7 @@ class Layout:
         self.current = os.path.join(root, "current")
         self.state = os.path.join(root, ".beamops")
         self.history = os.path.join(self.state, "history.json")
+        self.record = os.path.join(self.state, "node.json")
         self.tarballs = os.path.join(self.state, "tarballs")
         self.lock = os.path.join(self.state, "lock")
         self.patches = os.path.join(self.state, "patches")
