@@ -543,8 +543,14 @@ def prepare_root(root: str, name: str, record: dict, check: bool = False) -> dic
     would be). Returns ``made`` and ``fixed`` (paths made, or whose owner or mode was put right),
     ``recorded`` (node.json written) and ``before``/``after``, node.json's text, for a diff.
 
-    Raises KeyError for a user or group this host does not have."""
-    uid, gid = pwd.getpwnam(str(record["user"])).pw_uid, grp.getgrnam(str(record["group"])).gr_gid
+    Raises KeyError for a user or group this host does not have (in check mode, that is a user the play
+    would have made first: what it would own is then counted as changing)."""
+    try:
+        uid, gid = pwd.getpwnam(str(record["user"])).pw_uid, grp.getgrnam(str(record["group"])).gr_gid
+    except KeyError:
+        if not check:
+            raise
+        uid = gid = -1
     layout = _release.Layout(root, name)
     done = {"made": [], "fixed": [], "recorded": False}
     for path in (root, layout.releases, layout.state):

@@ -112,6 +112,11 @@ def test_bad_input_is_refused_before_any_change(run_module, tmp_path):
     root = tmp_path / "app"
     no_user = run_module(node_record, present(root, user="no-such-user-here"))
     assert no_user["failed"] and "No such user or group" in no_user["msg"] and not root.exists()
+    # In check mode the play's user task made no user yet: what the user would own counts as changing.
+    run_module(node_record, present(root))
+    would = run_module(node_record, present(root, user="no-such-user-here", _ansible_check_mode=True))
+    assert would["changed"] and len(would["fixed"]) == 3 and owner_and_mode(root) == (NOBODY, 0o755)
+    root = tmp_path / "app2"
     short = run_module(node_record, {"root": str(root), "name": "app"})
     assert short["failed"] and "user" in short["msg"]
     bad_name = run_module(node_record, present(root, name="../x"))
