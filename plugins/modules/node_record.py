@@ -17,18 +17,10 @@ description:
     (P(beamops.deploy.release_info#module)'s RV(beamops.deploy.release_info#module:identity)), so that nobody
     restates it.
   - With O(state=read), returns RV(identity) without changing anything. A root without a record gives its
-    owner, with C(service_manager) V(auto).
+    owner, with C(service_manager) V(auto) and the release's name for the unit.
 author:
   - beamops.deploy contributors (@beamops)
 options:
-  root:
-    description: Deploy root of the application, for example C(/opt/myapp).
-    type: path
-    required: true
-  name:
-    description: Release name, the unit's name when the record has none.
-    type: str
-    required: true
   state:
     description: V(present) prepares the root and writes the record; V(read) only reads it.
     type: str
@@ -57,6 +49,7 @@ options:
 extends_documentation_fragment:
   - beamops.deploy.attributes
   - beamops.deploy.attributes.release_host
+  - beamops.deploy.node.release_root
 attributes:
   check_mode:
     support: full
@@ -154,19 +147,22 @@ def _present(module: AnsibleModule) -> dict:
     return result
 
 
+ARGUMENT_SPEC = {
+    "root": {"type": "path", "required": True},
+    "name": {"type": "str", "required": True},
+    "state": {"type": "str", "choices": ["present", "read"], "default": "present"},
+    "user": {"type": "str"},
+    "group": {"type": "str"},
+    "home": {"type": "path"},
+    "service_manager": {"type": "str", "choices": ["systemd", "script"]},
+    "service_name": {"type": "str"},
+    "http_port": {"type": "int", "default": 0},
+}
+
+
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", required=True),
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "read"], default="present"),
-            user=dict(type="str"),
-            group=dict(type="str"),
-            home=dict(type="path"),
-            service_manager=dict(type="str", choices=["systemd", "script"]),
-            service_name=dict(type="str"),
-            http_port=dict(type="int", default=0),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         required_if=[("state", "present", ["user", "group", "home", "service_manager", "service_name"])],
         supports_check_mode=True,
     )
