@@ -546,7 +546,7 @@ def prepare_root(root: str, name: str, record: dict, check: bool = False) -> dic
     Raises KeyError for a user or group this host does not have (in check mode, that is a user the play
     would have made first: what it would own is then counted as changing)."""
     try:
-        uid, gid = pwd.getpwnam(str(record["user"])).pw_uid, grp.getgrnam(str(record["group"])).gr_gid
+        uid, gid = _release.resolve_ids(str(record["user"]), str(record["group"]))
     except KeyError:
         if not check:
             raise
