@@ -157,12 +157,12 @@ clean: lab-down
 	rm -rf $(BUILD)/sanity $(BUILD)/dist $(BUILD)/samples-work
 
 # Deploy cost beside the floor (raw steps, no Ansible) and a stock playbook, on a lab of its own
-# (BEAMOPS_LAB=bench, ports 48080/49999 unless set), under load: .build/bench/bench.{json,md},
+# (BEAMOPS_LAB=bench, ports 24080/24999 unless set), under load: .build/bench/bench.{json,md},
 # timeline.svg. Not part of `make test` nor CI. NODES=12 for a wider lab, REPEAT runs per variant.
 NODES ?= 3
 REPEAT ?= 3
 .PHONY: bench
 bench: setup
-	BEAMOPS_LAB=$${BEAMOPS_LAB:-bench} BEAMOPS_LAB_HTTP_PORT=$${BEAMOPS_LAB_HTTP_PORT:-48080} \
-	  BEAMOPS_LAB_ADMIN_PORT=$${BEAMOPS_LAB_ADMIN_PORT:-49999} \
+	BEAMOPS_LAB=$${BEAMOPS_LAB:-bench} BEAMOPS_LAB_HTTP_PORT=$${BEAMOPS_LAB_HTTP_PORT:-24080} \
+	  BEAMOPS_LAB_ADMIN_PORT=$${BEAMOPS_LAB_ADMIN_PORT:-24999} \
 	  $(VENV)/bin/python benchmarks/bench.py --nodes $(NODES) --repeat $(REPEAT)

@@ -583,8 +583,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # The bench's own lab: names and ports apart from the other labs of this machine.
     os.environ.setdefault("BEAMOPS_LAB", "bench")
-    os.environ.setdefault("BEAMOPS_LAB_HTTP_PORT", "48080")
-    os.environ.setdefault("BEAMOPS_LAB_ADMIN_PORT", "49999")
+    os.environ.setdefault("BEAMOPS_LAB_HTTP_PORT", "24080")
+    os.environ.setdefault("BEAMOPS_LAB_ADMIN_PORT", "24999")
     os.environ["BEAMOPS_LAB_NODES"] = str(args.nodes)
     sys.path.insert(0, str(ROOT / "lab"))
     labtools = importlib.import_module("labtools")

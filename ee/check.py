@@ -22,9 +22,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Ports below 32768, out of Linux's ephemeral range (ip_local_port_range): a lane's outgoing connection
+# may hold any port in it, and podman then cannot listen there ("address already in use").
 os.environ.setdefault("BEAMOPS_LAB", "ee")
-os.environ.setdefault("BEAMOPS_LAB_HTTP_PORT", "58080")
-os.environ.setdefault("BEAMOPS_LAB_ADMIN_PORT", "59999")
+os.environ.setdefault("BEAMOPS_LAB_HTTP_PORT", "26080")
+os.environ.setdefault("BEAMOPS_LAB_ADMIN_PORT", "26999")
 os.environ.setdefault("BEAMOPS_LAB_SSH_PREFIX", "2230")
 os.environ.setdefault("BEAMOPS_LAB_NODES", "4")
 sys.path.insert(0, str(ROOT / "lab"))
